@@ -1,0 +1,1 @@
+"""The `tfadmm` command line (installed as the `tfadmm_cli` package)."""

@@ -1,0 +1,225 @@
+"""`ADMMModel`: a user's Keras model plus the ADMM state of its compressed kernels."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from tfadmm import admm
+from tfadmm.compressible import find_compressible_layers
+from tfadmm.kernel_state import KernelState
+
+ADMM = "admm"
+RETRAIN = "retrain"
+_PHASES = (ADMM, RETRAIN)
+
+
+class _KernelRef:
+    """Holds a kernel variable without Keras tracking it a second time."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+
+
+@keras.saving.register_keras_serializable(package="tfadmm")
+class ADMMModel(keras.Model):
+    """A Keras model trained with ADMM towards compressed kernels.
+
+    Made by `tfadmm.wrap`; use it like any Keras model (`compile`, `fit`,
+    `evaluate`, `save`). Its training step adds the ADMM penalty
+    `sum rho / 2 ||W - Z + U||^2` to the compiled loss, holds masked weights
+    fixed, and runs the Z/U updates and the rho increase every
+    `update_every_steps` steps (once an epoch by default), counting steps
+    itself: no callback is needed. After `tfadmm.project`, the same step does
+    masked retraining: compressed weights stay exactly in their sets.
+
+    Args:
+        model: the wrapped Keras model (built).
+        kernels: the `KernelState`s (or their configs), one per compressed or
+            frozen kernel.
+        rho: the initial penalty weight.
+        rho_multiplier: rho is multiplied by this after every Z/U update.
+        rho_max: optional upper bound for rho.
+        update_every_steps: training steps between Z/U updates; None means
+            once per epoch (taken from the data at every `fit`).
+    """
+
+    def __init__(
+        self,
+        model,
+        kernels,
+        rho=1e-3,
+        rho_multiplier=1.3,
+        rho_max=None,
+        update_every_steps=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", f"admm_{model.name}")
+        super().__init__(**kwargs)
+        self.model = model
+        self.kernels = [
+            k if isinstance(k, KernelState) else keras.saving.deserialize_keras_object(k)
+            for k in kernels
+        ]
+        self.rho0 = float(rho)
+        self.rho_multiplier = float(rho_multiplier)
+        self.rho_max = None if rho_max is None else float(rho_max)
+        self.update_every_steps = update_every_steps
+        state = dict(trainable=False, aggregation="only_first_replica")
+        self.rho = self.add_weight(
+            name="rho", shape=(), dtype="float32",
+            initializer=keras.initializers.Constant(self.rho0), **state,
+        )
+        self.admm_step = self.add_weight(
+            name="step", shape=(), dtype="int64", initializer="zeros", **state
+        )
+        self.update_interval = self.add_weight(
+            name="update_interval", shape=(), dtype="int64",
+            initializer=keras.initializers.Constant(update_every_steps or 1), **state,
+        )
+        # 0: ADMM phase, 1: masked retraining (after `tfadmm.project`).
+        self.phase_index = self.add_weight(
+            name="phase", shape=(), dtype="int64", initializer="zeros", **state
+        )
+        layers = find_compressible_layers(model)
+        self._refs = [_KernelRef(layers[k.layer_name][k.kernel_name]) for k in self.kernels]
+        self._traced_phase = None
+        self.built = True
+
+    # -- state -----------------------------------------------------------------
+
+    @property
+    def phase(self):
+        """`"admm"` or `"retrain"` (read eagerly)."""
+        return _PHASES[int(ops.convert_to_numpy(self.phase_index))]
+
+    def pairs(self, active_only=False):
+        """`(KernelState, kernel variable)` pairs, in model order."""
+        return [
+            (state, ref.variable)
+            for state, ref in zip(self.kernels, self._refs)
+            if state.active or not active_only
+        ]
+
+    def call(self, inputs, training=None):
+        return self.model(inputs, training=training)
+
+    def penalty(self):
+        """The ADMM penalty summed over the active kernels (a scalar tensor)."""
+        terms = [state.penalty(w, self.rho) for state, w in self.pairs(active_only=True)]
+        return ops.sum(ops.stack(terms)) if terms else ops.zeros(())
+
+    def mask_gradients(self, gradients, variables):
+        """Zeroes the gradient of every held weight."""
+        masks = {id(w): state.mask for state, w in self.pairs()}
+        return [
+            g if g is None or id(v) not in masks else g * ops.cast(masks[id(v)], g.dtype)
+            for g, v in zip(gradients, variables)
+        ]
+
+    def apply_masks(self):
+        """Puts every held weight back at its value (undoes decay, momentum...)."""
+        for state, w in self.pairs():
+            w.assign(ops.cast(state.masked(w), w.dtype))
+
+    def admm_update(self):
+        """One Z-step and U-step for every active kernel, then rho grows."""
+        for state, w in self.pairs(active_only=True):
+            state.update(ops.cast(w, "float32"), self.rho)
+        self.rho.assign(admm.next_rho(self.rho, self.rho_multiplier, self.rho_max))
+
+    def admm_logs(self, penalty=None):
+        """Per-step values for the fit logs: penalty, rho, per-kernel residuals."""
+        logs = {}
+        if self.phase_index_value == 0:
+            logs["admm_penalty"] = self.penalty() if penalty is None else penalty
+            logs["admm_rho"] = ops.convert_to_tensor(self.rho)
+            for state, w in self.pairs(active_only=True):
+                logs[f"{state.label}_residual"] = admm.primal_residual(w, state.z)
+        return logs
+
+    @property
+    def phase_index_value(self):
+        """The phase the current train function was traced for."""
+        if self._traced_phase is None:
+            self._traced_phase = int(ops.convert_to_numpy(self.phase_index))
+        return self._traced_phase
+
+    # -- training --------------------------------------------------------------
+
+    def train_step(self, data):
+        backend = keras.backend.backend()
+        if backend != "tensorflow":
+            raise NotImplementedError(
+                f"tfadmm's training step supports the TensorFlow backend. Received: {backend}"
+            )
+        from tfadmm.backend.tensorflow_step import train_step
+
+        return train_step(self, data)
+
+    def make_train_function(self, force=False):
+        phase = int(ops.convert_to_numpy(self.phase_index))
+        if phase != self._traced_phase:
+            self._traced_phase = phase
+            force = True
+        return super().make_train_function(force=force)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
+        if self.update_every_steps is None:
+            steps = _steps_per_epoch(x, batch_size, kwargs)
+            self.update_interval.assign(steps)
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+
+    # -- serialization ---------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "model": keras.saving.serialize_keras_object(self.model),
+            "kernels": [keras.saving.serialize_keras_object(k) for k in self.kernels],
+            "rho": self.rho0,
+            "rho_multiplier": self.rho_multiplier,
+            "rho_max": self.rho_max,
+            "update_every_steps": self.update_every_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        return cls(**config)
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self._traced_phase = None
+
+
+def _steps_per_epoch(x, batch_size, fit_kwargs):
+    """Training steps in one epoch of `fit(x, ...)`, for once-per-epoch updates."""
+    if fit_kwargs.get("steps_per_epoch"):
+        return int(fit_kwargs["steps_per_epoch"])
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset):
+        steps = int(x.cardinality())
+        if steps > 0:
+            return steps
+    elif isinstance(x, keras.utils.PyDataset):
+        return len(x)
+    else:
+        leaves = [leaf for leaf in keras.tree.flatten(x) if hasattr(leaf, "shape")]
+        if leaves:
+            rows = int(leaves[0].shape[0])
+            split = fit_kwargs.get("validation_split") or 0.0
+            if split and fit_kwargs.get("validation_data") is None:
+                rows = int(math.floor(rows * (1.0 - split)))
+            return max(1, math.ceil(rows / (batch_size or 32)))
+    raise ValueError(
+        "Cannot tell how many steps an epoch has, to run the ADMM update once per "
+        "epoch: pass `steps_per_epoch` to fit(), or `update_every_steps` to "
+        f"tfadmm.wrap(). Received: x of type {type(x).__name__}"
+    )

@@ -1,0 +1,1 @@
+"""Backend-specific training steps; the ADMM math itself lives in `keras.ops`."""

@@ -1,0 +1,61 @@
+"""The ADMM training step for the TensorFlow backend.
+
+Keras' own TensorFlow `train_step`, with the ADMM phases added: the penalty in
+the forward pass, masked gradients, held weights restored after the update,
+and the Z/U update every `update_interval` steps.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras.src.losses.loss import scale_loss_for_distribution, unscale_loss_for_distribution
+
+from tfadmm.admm_model import ADMMModel
+
+
+def train_step(model: ADMMModel, data):
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    in_admm = model.phase_index_value == 0
+
+    # Forward pass
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+        )
+        model._loss_tracker.update_state(
+            unscale_loss_for_distribution(loss),
+            sample_weight=tf.shape(next(i for i in tf.nest.flatten(x) if i is not None))[0],
+        )
+        total = loss
+        penalty = model.penalty() if in_admm else None
+        if in_admm:
+            total = total + scale_loss_for_distribution(penalty)
+        total = model.optimizer.scale_loss(total)
+
+    # Compute gradients
+    variables = model.trainable_variables
+    gradients = model.mask_gradients(tape.gradient(total, variables), variables)
+
+    # Update weights
+    model.optimizer.apply_gradients(zip(gradients, variables))
+    model.apply_masks()
+
+    # ADMM update
+    if in_admm:
+        step = model.admm_step.assign_add(1)
+        tf.cond(
+            tf.equal(step % model.update_interval, 0),
+            lambda: _run(model.admm_update),
+            lambda: tf.constant(True),
+        )
+
+    logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+    logs.update(model.admm_logs(penalty))
+    return logs
+
+
+def _run(fn):
+    fn()
+    return tf.constant(True)

@@ -1,0 +1,140 @@
+"""The constraint protocol: a set S with a cheap Euclidean projection.
+
+A constraint is a small, stateless, serializable object. ADMM only needs its
+projection `project(x, support)`, which solves
+
+    argmin_y ||x - y||^2  subject to  y in S  and  y = 0 outside `support`,
+
+and says which entries of the result are allowed to be non-zero (its support).
+Pruning constraints shrink the support; quantization constraints keep it and
+put the values on a level set. `a & b` chains two constraints: `b` is applied to
+what `a` kept (prune, then quantize the survivors), as in the papers.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import keras
+from keras import ops
+
+
+class Projection(NamedTuple):
+    """The result of a projection.
+
+    Attributes:
+        values: the projected tensor, `x`'s shape and dtype.
+        support: a 0/1 tensor of `x`'s shape: 1 where `values` may be non-zero.
+    """
+
+    values: object
+    support: object
+
+
+class Constraint:
+    """Base class of the constraint sets that tfadmm compresses weights into.
+
+    Subclasses implement `project` and `get_config`; a subclass whose weights
+    must stay exactly where the projection put them (quantization levels) sets
+    `freezes_values = True`, and those whose projection needs a particular
+    kernel shape override `check_shape`.
+    """
+
+    #: Whether hard mapping freezes every projected value (quantization), or
+    #: only the entries outside the support (pruning).
+    freezes_values = False
+
+    def project(self, x, support=None):
+        """Projects `x` onto the set.
+
+        Args:
+            x: a float tensor.
+            support: optional 0/1 tensor of `x`'s shape; entries where it is 0
+                are forced to 0 (weights pruned by an earlier stage).
+
+        Returns:
+            A `Projection(values, support)`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement `project`.")
+
+    def __call__(self, x, support=None):
+        """Returns the projected values only, like a `keras.constraints.Constraint`."""
+        return self.project(x, support).values
+
+    def retrain_mask(self, projection):
+        """The 0/1 mask of weights that keep training after hard mapping."""
+        if self.freezes_values:
+            return ops.zeros_like(projection.support)
+        return projection.support
+
+    def check_shape(self, shape):
+        """Raises `ValueError` if the constraint cannot apply to a kernel of `shape`."""
+
+    def __and__(self, other):
+        if not isinstance(other, Constraint):
+            return NotImplemented
+        return Chain(self, other)
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, repr(self.get_config())))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def full_support(x, support):
+    """Returns `support`, or a tensor of ones shaped like `x` when it is None."""
+    if support is None:
+        return ops.ones_like(x)
+    return ops.cast(support, x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="tfadmm")
+class Chain(Constraint):
+    """Two constraints applied in order: `second` projects what `first` kept.
+
+    `Sparsity(0.9) & Quantize(4)` keeps the 10 % largest weights, then puts the
+    survivors on 4-bit levels; zero stays reserved for the pruned weights.
+
+    Args:
+        first: the constraint applied first (usually a sparsity constraint).
+        second: the constraint applied to the survivors.
+    """
+
+    def __init__(self, first, second):
+        from tfadmm.constraints.registry import get
+
+        self.first = get(first)
+        self.second = get(second)
+
+    @property
+    def freezes_values(self):
+        return self.first.freezes_values or self.second.freezes_values
+
+    def project(self, x, support=None):
+        kept = self.first.project(x, support)
+        return self.second.project(kept.values, kept.support)
+
+    def check_shape(self, shape):
+        self.first.check_shape(shape)
+        self.second.check_shape(shape)
+
+    def get_config(self):
+        return {
+            "first": keras.saving.serialize_keras_object(self.first),
+            "second": keras.saving.serialize_keras_object(self.second),
+        }
+
+    def __repr__(self):
+        return f"{self.first!r} & {self.second!r}"

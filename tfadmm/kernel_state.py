@@ -1,0 +1,114 @@
+"""`KernelState`: the ADMM variables that travel with one compressed kernel."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from tfadmm import admm
+from tfadmm.constraints import get as get_constraint
+
+
+@keras.saving.register_keras_serializable(package="tfadmm")
+class KernelState(keras.layers.Layer):
+    """Carries Z, U and the training mask of one compressed kernel.
+
+    The variables are non-trainable, so `model.save()` checkpoints them with the
+    model and the optimizer never touches them. The kernel itself stays in the
+    user's layer; `layer_name` and `kernel_name` say where.
+
+    Args:
+        layer_name: name of the layer that owns the kernel.
+        kernel_name: the kernel's name in that layer (`"kernel"`,
+            `"depthwise_kernel"`, or a `compressible_kernels()` key).
+        constraint: the `Constraint` the kernel is compressed into, or None for
+            a kernel frozen by an earlier stage.
+        shape: the kernel's shape.
+        active: whether ADMM works on this kernel in the current stage (False:
+            it only keeps the values an earlier stage fixed).
+
+    Variables:
+        z: the ADMM auxiliary variable; after hard mapping, the values that
+            frozen entries are held at.
+        u: the scaled dual variable.
+        mask: 1 where the weight trains, 0 where it is held at `z`.
+        dual_residual: `rho * ||Z_k - Z_{k-1}||` at the last Z-step.
+    """
+
+    def __init__(self, layer_name, kernel_name, constraint, shape, active=True, **kwargs):
+        kwargs.setdefault("name", f"admm_{layer_name}_{kernel_name}")
+        super().__init__(**kwargs)
+        self.layer_name = layer_name
+        self.kernel_name = kernel_name
+        self.constraint = None if constraint is None else get_constraint(constraint)
+        self.shape = tuple(int(d) for d in shape)
+        self.active = bool(active) and self.constraint is not None
+        state = dict(trainable=False, dtype="float32", aggregation="only_first_replica")
+        self.z = self.add_weight(name="z", shape=self.shape, initializer="zeros", **state)
+        self.u = self.add_weight(name="u", shape=self.shape, initializer="zeros", **state)
+        self.mask = self.add_weight(name="mask", shape=self.shape, initializer="ones", **state)
+        self.dual_residual = self.add_weight(
+            name="dual_residual", shape=(), initializer="zeros", **state
+        )
+        self.built = True
+
+    @property
+    def label(self):
+        """`layer` for a layer's `kernel`, `layer.other_kernel` otherwise."""
+        if self.kernel_name == "kernel":
+            return self.layer_name
+        return f"{self.layer_name}.{self.kernel_name}"
+
+    # The math below reads and writes this state's variables; `w` is the kernel.
+
+    def start(self, w):
+        """Begins a stage: mask = support of W (earlier zeros stay), Z = project(W), U = 0."""
+        support = ops.cast(ops.not_equal(w, 0), "float32")
+        self.mask.assign(support)
+        self.z.assign(self.constraint(w, support))
+        self.u.assign(ops.zeros_like(w))
+        self.dual_residual.assign(0.0)
+
+    def freeze(self, w):
+        """Holds every entry of the kernel at its current value."""
+        self.z.assign(w)
+        self.u.assign(ops.zeros_like(w))
+        self.mask.assign(ops.zeros_like(w))
+
+    def penalty(self, w, rho):
+        return admm.penalty(w, admm.ADMMState(self.z, self.u), rho)
+
+    def update(self, w, rho):
+        """The Z-step and U-step, restricted to the entries that still train."""
+        old_z = ops.convert_to_tensor(self.z)
+        new = admm.update(w, admm.ADMMState(old_z, self.u), self.constraint, self.mask)
+        self.dual_residual.assign(admm.dual_residual(new.z, old_z, rho))
+        self.z.assign(new.z)
+        self.u.assign(new.u)
+
+    def hard_map(self, w):
+        """Projects W itself, fixes the mask, and returns the new kernel value."""
+        projection = self.constraint.project(w, self.mask)
+        self.z.assign(projection.values)
+        self.u.assign(ops.zeros_like(w))
+        self.mask.assign(self.constraint.retrain_mask(projection))
+        return projection.values
+
+    def masked(self, w):
+        """W where the mask is 1, Z (the held values) where it is 0."""
+        return self.mask * w + (1.0 - self.mask) * self.z
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            layer_name=self.layer_name,
+            kernel_name=self.kernel_name,
+            constraint=(
+                None
+                if self.constraint is None
+                else keras.saving.serialize_keras_object(self.constraint)
+            ),
+            shape=list(self.shape),
+            active=self.active,
+        )
+        return config

@@ -1,0 +1,193 @@
+"""The entry points: `wrap` a model for ADMM, `project` it, `strip` the result."""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+from keras import ops
+
+from tfadmm.admm_model import ADMMModel
+from tfadmm.compressible import find_compressible_layers
+from tfadmm.kernel_state import KernelState
+from tfadmm.targets import match_layers, resolve_targets
+
+
+def _check_number(name, value, *, minimum, inclusive=False, allow_none=False):
+    if value is None and allow_none:
+        return
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and (value >= minimum if inclusive else value > minimum)
+    )
+    if not ok:
+        bound = f">= {minimum}" if inclusive else f"> {minimum}"
+        raise ValueError(
+            f"Invalid `{name}`: expected a number {bound}. Received: {name}={value!r}"
+        )
+
+
+def wrap(
+    model,
+    targets,
+    *,
+    rho=1e-3,
+    rho_multiplier=1.3,
+    rho_max=None,
+    update_every_steps=None,
+    freeze=None,
+):
+    """Wraps a built Keras model for ADMM compression of the targeted kernels.
+
+    Each targeted kernel starts its ADMM stage with `Z = project(W)`, `U = 0`
+    and rho at `rho`. Weights that are exactly zero stay zero (a model pruned
+    by an earlier stage is only pruned further among its survivors). When
+    `model` is itself an `ADMMModel` after `project`, the kernels it
+    compressed and that `targets` do not name again stay exactly as they are.
+
+    Args:
+        model: a built `keras.Model` (Sequential, functional or subclassed), or
+            an `ADMMModel` whose stage is finished.
+        targets: `{layer-name pattern: constraint}`, e.g.
+            `{"conv1": tfadmm.Sparsity(0.8), "fc*": tfadmm.Sparsity(0.99)}`.
+        rho: initial ADMM penalty weight.
+        rho_multiplier: rho grows by this factor at every Z/U update (>= 1).
+        rho_max: optional cap for rho.
+        update_every_steps: training steps between Z/U updates; None: once
+            per epoch.
+        freeze: optional layer-name patterns whose kernels are held exactly at
+            their current values (e.g. layers quantized by an earlier stage).
+
+    Returns:
+        An `ADMMModel`; compile and fit it like the original.
+
+    Raises:
+        ValueError: an unbuilt model, a pattern that matches no compressible
+            layer, a layer without a kernel, or an argument out of range.
+    """
+    _check_number("rho", rho, minimum=0)
+    _check_number("rho_multiplier", rho_multiplier, minimum=1, inclusive=True)
+    _check_number("rho_max", rho_max, minimum=rho, inclusive=True, allow_none=True)
+    if update_every_steps is not None and (
+        isinstance(update_every_steps, bool)
+        or not isinstance(update_every_steps, int)
+        or update_every_steps < 1
+    ):
+        raise ValueError(
+            "Invalid `update_every_steps`: expected a positive integer or None "
+            f"(once per epoch). Received: update_every_steps={update_every_steps!r}"
+        )
+
+    previous = []
+    if isinstance(model, ADMMModel):
+        if model.phase != "retrain":
+            raise ValueError(
+                "The model is still in its ADMM phase: call tfadmm.project(model) "
+                "to finish that stage before wrapping it for the next one."
+            )
+        previous = model.pairs()
+        model = model.model
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"Expected a keras.Model. Received: {type(model).__name__}")
+    if not model.built:
+        raise ValueError(
+            f"Model '{model.name}' is not built: call it on a batch or call "
+            "model.build(input_shape) before tfadmm.wrap()."
+        )
+
+    resolved = resolve_targets(model, targets)
+    frozen_layers = set(match_layers(model, freeze or ()))
+    if freeze and not frozen_layers:
+        raise ValueError(
+            f"`freeze` matches no compressible layer. Received: freeze={list(freeze)!r}"
+        )
+
+    kernels, variables = [], []
+    for (layer_name, kernel_name), (constraint, variable) in resolved.items():
+        kernels.append(KernelState(layer_name, kernel_name, constraint, variable.shape))
+        variables.append(variable)
+    layers = find_compressible_layers(model)
+    held = [(s.layer_name, s.kernel_name) for s, _ in previous]
+    held += [(name, k) for name in frozen_layers for k in layers[name]]
+    for layer_name, kernel_name in dict.fromkeys(held):
+        if (layer_name, kernel_name) in resolved:
+            continue
+        variable = layers[layer_name][kernel_name]
+        kernels.append(
+            KernelState(layer_name, kernel_name, None, variable.shape, active=False)
+        )
+        variables.append(variable)
+
+    admm_model = ADMMModel(
+        model,
+        kernels,
+        rho=rho,
+        rho_multiplier=rho_multiplier,
+        rho_max=rho_max,
+        update_every_steps=update_every_steps,
+    )
+    previous_masks = {(s.layer_name, s.kernel_name): s for s, _ in previous}
+    for state, variable in admm_model.pairs():
+        w = ops.cast(variable, "float32")
+        if state.active:
+            state.start(w)
+        else:
+            old = previous_masks.get((state.layer_name, state.kernel_name))
+            state.freeze(w)
+            if old is not None:
+                # A pruned kernel keeps training its survivors; a quantized one stays put.
+                state.mask.assign(old.mask)
+    return admm_model
+
+
+def project(model):
+    """Hard-maps every active kernel into its set and starts masked retraining.
+
+    `W <- project(W)` (pruning keeps the top-k of W itself); the masks are then
+    fixed: pruned weights stay exactly zero and quantized weights stay on their
+    levels through any further `fit`, whatever the optimizer does. The ADMM
+    penalty is off from here on.
+
+    Args:
+        model: an `ADMMModel` from `tfadmm.wrap`.
+
+    Returns:
+        The same model, for chaining.
+    """
+    _check_admm_model(model, "project")
+    for state, variable in model.pairs(active_only=True):
+        values = state.hard_map(ops.cast(variable, "float32"))
+        variable.assign(ops.cast(values, variable.dtype))
+    model.phase_index.assign(1)
+    model.train_function = None
+    return model
+
+
+def strip(model):
+    """Returns the wrapped plain Keras model, with its compressed weights.
+
+    The result holds no tfadmm class: `keras.models.load_model` reads it
+    without tfadmm installed. A model still in its ADMM phase is projected
+    first, so the returned weights are always inside their sets. The returned
+    model shares its variables with the wrapper.
+
+    Args:
+        model: an `ADMMModel` from `tfadmm.wrap`.
+
+    Returns:
+        The original `keras.Model`.
+    """
+    _check_admm_model(model, "strip")
+    if model.phase == "admm":
+        project(model)
+    model.apply_masks()
+    return model.model
+
+
+def _check_admm_model(model, verb):
+    if not isinstance(model, ADMMModel):
+        raise ValueError(
+            f"tfadmm.{verb}() expects a model returned by tfadmm.wrap(). "
+            f"Received: {type(model).__name__}"
+        )
