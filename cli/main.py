@@ -14,4 +14,13 @@ from tfadmm.version import __version__  # noqa: E402
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tfadmm")
 def main():
-    """Compress Keras 3 models with progressive ADMM pruning and quantization."""
+    """Compress Keras 3 models with progressive ADMM pruning and quantization.
+
+    \b
+    Examples:
+      tfadmm run recipes/quickstart.yaml
+      tfadmm validate recipes/*.yaml
+    """
+
+
+# Subcommands live in their own modules and register here.

@@ -101,7 +101,7 @@ class ADMMModel(keras.Model):
         """`(KernelState, kernel variable)` pairs, in model order."""
         return [
             (state, ref.variable)
-            for state, ref in zip(self.kernels, self._refs)
+            for state, ref in zip(self.kernels, self._refs, strict=True)
             if state.active or not active_only
         ]
 
@@ -118,7 +118,7 @@ class ADMMModel(keras.Model):
         masks = {id(w): state.mask for state, w in self.pairs()}
         return [
             g if g is None or id(v) not in masks else g * ops.cast(masks[id(v)], g.dtype)
-            for g, v in zip(gradients, variables)
+            for g, v in zip(gradients, variables, strict=True)
         ]
 
     def apply_masks(self):
@@ -140,6 +140,8 @@ class ADMMModel(keras.Model):
             logs["admm_rho"] = ops.convert_to_tensor(self.rho)
             for state, w in self.pairs(active_only=True):
                 logs[f"{state.label}_residual"] = admm.primal_residual(w, state.z)
+                for key, value in state.constraint.diagnostics(w, state.mask).items():
+                    logs[f"{state.label}_{key}"] = value
         return logs
 
     @property

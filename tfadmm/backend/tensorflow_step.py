@@ -39,7 +39,7 @@ def train_step(model: ADMMModel, data):
     gradients = model.mask_gradients(tape.gradient(total, variables), variables)
 
     # Update weights
-    model.optimizer.apply_gradients(zip(gradients, variables))
+    model.optimizer.apply_gradients(zip(gradients, variables, strict=True))
     model.apply_masks()
 
     # ADMM update

@@ -70,6 +70,15 @@ class Constraint:
     def check_shape(self, shape):
         """Raises `ValueError` if the constraint cannot apply to a kernel of `shape`."""
 
+    def diagnostics(self, w, support):
+        """Per-step values worth logging for a kernel `w` under ADMM.
+
+        Returns:
+            A dict of names to scalar tensors, logged as `<layer>_<name>`
+            (e.g. the distance to a quantization level set). Empty by default.
+        """
+        return {}
+
     def __and__(self, other):
         if not isinstance(other, Constraint):
             return NotImplemented
