@@ -206,10 +206,13 @@ def _steps_per_epoch(x, batch_size, fit_kwargs):
         return int(fit_kwargs["steps_per_epoch"])
     import tensorflow as tf
 
+    received = f"x of type {type(x).__name__}"
     if isinstance(x, tf.data.Dataset):
         steps = int(x.cardinality())
         if steps > 0:
             return steps
+        kind = "infinite" if steps == tf.data.INFINITE_CARDINALITY else "unknown"
+        received = f"a tf.data.Dataset of {kind} cardinality"
     elif isinstance(x, keras.utils.PyDataset):
         return len(x)
     else:
@@ -223,5 +226,5 @@ def _steps_per_epoch(x, batch_size, fit_kwargs):
     raise ValueError(
         "Cannot tell how many steps an epoch has, to run the ADMM update once per "
         "epoch: pass `steps_per_epoch` to fit(), or `update_every_steps` to "
-        f"tfadmm.wrap(). Received: x of type {type(x).__name__}"
+        f"tfadmm.wrap(). Received: {received}"
     )
