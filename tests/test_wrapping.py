@@ -58,7 +58,7 @@ def _compile(model, optimizer=None):
 
 
 def _zeros(model):
-    return {l: float(np.mean(k == 0)) for l, k in _kernels(model).items()}
+    return {name: float(np.mean(k == 0)) for name, k in _kernels(model).items()}
 
 
 def _kernels(model):
