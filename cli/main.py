@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click  # noqa: E402
 
@@ -13,14 +13,23 @@ from tfadmm.version import __version__  # noqa: E402
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tfadmm")
-def main():
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx, debug):
     """Compress Keras 3 models with progressive ADMM pruning and quantization.
 
     \b
     Examples:
       tfadmm run recipes/quickstart.yaml
       tfadmm validate recipes/*.yaml
+      tfadmm report runs/quickstart
     """
+    ctx.obj = {"debug": debug}
 
 
 # Subcommands live in their own modules and register here.
+from tfadmm_cli.run_cmd import evaluate, run, validate  # noqa: E402
+
+main.add_command(run)
+main.add_command(validate)
+main.add_command(evaluate)

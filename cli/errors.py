@@ -1,0 +1,46 @@
+"""Turning library errors into one clear line and an exit code, at the boundary."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from tfadmm.errors import RecipeError, TfadmmError
+
+
+class RecipeProblem(click.ClickException):
+    """A recipe or usage problem: exit code 2."""
+
+    exit_code = 2
+
+
+def friendly_errors(command):
+    """Decorates a command: bad input -> `Error: ...` on stderr, no traceback.
+
+    `RecipeError` exits with 2 (bad recipe), other tfadmm errors with 1 (a run
+    that failed). With the root `--debug` flag the original exception and its
+    traceback come through.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        debug = (click.get_current_context().find_root().obj or {}).get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except RecipeError as error:
+            if debug:
+                raise
+            raise RecipeProblem(str(error)) from None
+        except (TfadmmError, OSError) as error:
+            if debug:
+                raise
+            raise click.ClickException(str(error)) from None
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            raise click.ClickException(
+                "interrupted; every completed epoch is saved: continue with --resume"
+            ) from None
+
+    return wrapper

@@ -1,0 +1,105 @@
+"""`tfadmm run`, `tfadmm validate`, `tfadmm evaluate`: recipes from the command line."""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+
+from tfadmm_cli.errors import friendly_errors
+
+RECIPE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
+
+
+@click.command()
+@click.argument("recipe", type=RECIPE)
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=pathlib.Path),
+              help="Run directory.  [default: runs/<recipe name>]")
+@click.option("--resume", is_flag=True, help="Continue the run in the output directory.")
+@click.option("--force", is_flag=True, help="Clear a non-empty output directory first.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe value, e.g. --set stages.0.admm.epochs=3 "
+                   "(a stage may be named: stages.prune.admm.epochs=3). Repeatable.")
+@click.option("--quiet", "-q", is_flag=True, help="One log line per epoch, no progress bar.")
+@click.option("--dry-run", is_flag=True,
+              help="Validate, build the model and the data pipeline, then stop.")
+@friendly_errors
+def run(recipe, output, resume, force, overrides, quiet, dry_run):
+    """Run a compression RECIPE: baseline, then every stage, into a run directory.
+
+    \b
+    Examples:
+      tfadmm run recipes/quickstart.yaml
+      tfadmm run recipes/lenet5_mnist_246x.yaml --set stages.0.admm.epochs=2
+      tfadmm run recipes/quickstart.yaml --output runs/q --resume
+    """
+    from tfadmm.recipes import load_recipe, run_recipe
+    from tfadmm.recipes.checks import dry_run as check_dry_run
+
+    if resume and force:
+        raise click.UsageError("--resume and --force exclude each other.")
+    parsed = load_recipe(recipe, overrides)
+    output = output or pathlib.Path("runs") / parsed.name
+    if dry_run:
+        click.echo(check_dry_run(parsed))
+        return
+    click.echo(f"run directory: {output}")
+    click.echo(f"watch it with: tensorboard --logdir {output / 'logs'}")
+    result = run_recipe(parsed, output, resume=resume, force=force,
+                        on_event=lambda line: click.echo(f"[tfadmm] {line}"),
+                        verbose=2 if quiet else 1)
+    report = result.directory / "report.md"
+    if report.exists():
+        click.echo(report.read_text(encoding="utf-8"))
+    click.echo(f"final model: {result.model_path}")
+
+
+@click.command()
+@click.argument("recipes", nargs=-1, required=True, type=RECIPE)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe value before validating. Repeatable.")
+@click.option("--no-model", is_flag=True,
+              help="Skip building each recipe's model to check its layer patterns.")
+@friendly_errors
+def validate(recipes, overrides, no_model):
+    """Check RECIPES without running them: every problem, with file and line.
+
+    Builds each recipe's model (not its data) so that layer patterns that match
+    nothing are caught too.
+    """
+    from tfadmm.errors import RecipeError
+    from tfadmm.recipes import load_recipe
+    from tfadmm.recipes.checks import check_against_model
+
+    problems = []
+    for path in recipes:
+        try:
+            recipe = load_recipe(path, overrides)
+            if not no_model:
+                check_against_model(recipe)
+        except RecipeError as error:
+            problems.append(str(error))
+            continue
+        click.echo(f"{path}: ok ({len(recipe.stages)} stages)")
+    if problems:
+        raise RecipeError("\n".join(problems))
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True, path_type=pathlib.Path))
+@click.option("--recipe", "recipe_path", type=RECIPE, required=True,
+              help="The recipe whose data section names the evaluation set.")
+@click.option("--unsafe", is_flag=True,
+              help="Load the model with safe_mode=False (runs code stored in the file).")
+@friendly_errors
+def evaluate(model, recipe_path, unsafe):
+    """Evaluate MODEL (a .keras file or a run directory) on a recipe's test set."""
+    from tfadmm.models import load
+    from tfadmm.recipes import evaluate as evaluate_model
+    from tfadmm.recipes import load_data, load_recipe
+
+    recipe = load_recipe(recipe_path)
+    path = model / "model.keras" if model.is_dir() else model
+    keras_model = load(str(path), safe_mode=not unsafe)
+    splits = load_data(recipe)
+    click.echo(f"test accuracy: {evaluate_model(keras_model, splits.test):.4f}")

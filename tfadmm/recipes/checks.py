@@ -1,0 +1,89 @@
+"""Checks of a recipe against its model and data, before anything trains."""
+
+from __future__ import annotations
+
+from tfadmm.errors import RecipeError, TfadmmError
+from tfadmm.recipes.loader import _Reader, _sparsity_of, format_path
+from tfadmm.targets import resolve_targets
+
+# Input shape and classes of the datasets the zoo is used with, so that a
+# recipe's model can be built without loading its data.
+KNOWN_DATASETS = {
+    "mnist": ((28, 28, 1), 10),
+    "fashion_mnist": ((28, 28, 1), 10),
+    "cifar10": ((32, 32, 3), 10),
+    "cifar100": ((32, 32, 3), 100),
+    "imagenet2012": ((224, 224, 3), 1000),
+}
+
+
+def _model_for(recipe):
+    from tfadmm.recipes.runner import build_model
+
+    shape, classes = KNOWN_DATASETS.get(recipe.data.name, (None, None))
+    try:
+        return build_model(recipe, shape, classes)
+    except TfadmmError as error:
+        raise RecipeError(f"{recipe.source}: model: {error}") from None
+    except (ValueError, TypeError) as error:
+        raise RecipeError(f"{recipe.source}: model: cannot build the model: {error}") from None
+
+
+def check_against_model(recipe, model=None):
+    """Resolves every stage's targets on the recipe's model.
+
+    Catches patterns that match no layer, layers without a kernel, kernel
+    shapes a constraint cannot take, and a layer whose sparsity would decrease
+    from one stage to the next.
+
+    Args:
+        recipe: a `Recipe`.
+        model: the model to check against; built from the recipe if None.
+
+    Returns:
+        The model.
+
+    Raises:
+        RecipeError: every problem, each with the file, line and path.
+    """
+    model = model if model is not None else _model_for(recipe)
+    reader = _Reader(recipe.source, recipe.lines)
+    sparsity = {}
+    for index, stage in enumerate(recipe.stages):
+        for pattern, constraint in stage.targets:
+            path = ("stages", index, "targets", pattern)
+            try:
+                resolved = resolve_targets(model, {pattern: constraint})
+            except ValueError as error:
+                message = str(error).split(": ", 1)[-1]
+                reader.errors.append(f"{reader.where(path)}: {format_path(path)}: {message}")
+                continue
+            value = _sparsity_of(constraint)
+            for (layer, _), _unused in resolved.items():
+                if value is None:
+                    continue
+                before = sparsity.get(layer)
+                if before is not None and value < before[0]:
+                    reader.fail(path + ("sparsity",),
+                                f"at least {before[0]} for layer '{layer}' (its sparsity in "
+                                f"stage '{before[1]}'): pruned weights stay pruned", value)
+                sparsity[layer] = (value, stage.name)
+    if reader.errors:
+        raise RecipeError("\n".join(reader.errors))
+    return model
+
+
+def dry_run(recipe):
+    """Builds the model and the data pipeline, runs one batch; returns a summary line."""
+    from tfadmm.recipes.runner import build_model, load_data
+
+    splits = load_data(recipe)
+    model = build_model(recipe, splits.input_shape, splits.num_classes)
+    check_against_model(recipe, model)
+    x, _ = next(iter(splits.train))
+    outputs = model(x, training=False)
+    return (
+        f"{recipe.source}: ok: model '{model.name}' ({model.count_params():,} parameters) on "
+        f"'{splits.name}' {tuple(splits.input_shape)} -> {tuple(outputs.shape[1:])}, "
+        f"{int(splits.train.cardinality())} training batches, {len(recipe.stages)} stages"
+    )

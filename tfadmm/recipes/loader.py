@@ -1,0 +1,480 @@
+"""`load_recipe`: read, override and validate a recipe file in one pass."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import pathlib
+import re
+
+from tfadmm.errors import RecipeError
+from tfadmm.recipes import schema
+from tfadmm.recipes.yaml_source import YamlSyntaxError, parse_yaml
+
+VERSION = 1
+TOP_KEYS = ("version", "name", "seed", "model", "data", "baseline", "defaults", "stages")
+MODEL_KEYS = ("zoo", "file", "function", "args", "safe_mode")
+DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment")
+DATA_SOURCES = ("auto", "tfds", "idx", "npz", "folder")
+OPTIMIZER_KEYS = (
+    "name", "learning_rate", "momentum", "weight_decay", "schedule", "decay_epochs", "decay_rate",
+)
+ADMM_KEYS = ("epochs", "update_every_steps", "rho", "rho_multiplier", "rho_max", "optimizer")
+RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction")
+BASELINE_KEYS = ("epochs", "optimizer")
+DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous")
+STAGE_KEYS = ("name", "targets", "admm", "retrain", "optimizer", "keep_previous")
+TARGET_KEYS = ("sparsity", "n_m", "binary", "ternary", "bits", "power_of_two", "per_channel")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def format_path(path):
+    """`("stages", 1, "targets", "fc1")` -> `stages[1].targets.fc1`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
+
+
+class _Reader:
+    """Reads values out of the parsed document, collecting every error."""
+
+    def __init__(self, filename, lines):
+        self.filename = filename
+        self.lines = lines
+        self.errors = []
+
+    def fail(self, path, expected, received):
+        self.errors.append(
+            f"{self.where(path)}: {format_path(path)}: expected {expected}. Received: {received!r}"
+        )
+
+    def where(self, path):
+        for end in range(len(path), -1, -1):
+            if tuple(path[:end]) in self.lines:
+                return f"{self.filename}:{self.lines[tuple(path[:end])]}"
+        return self.filename
+
+    def mapping(self, value, path, keys, *, required=False):
+        """The dict at `path` (None if absent); unknown keys are errors."""
+        if value is None:
+            if required:
+                self.fail(path, "a mapping", value)
+            return None
+        if not isinstance(value, dict):
+            self.fail(path, "a mapping", value)
+            return None
+        for key in value:
+            if key not in keys:
+                self.fail(path + (key,), f"one of the keys {', '.join(keys)}", key)
+        return {k: v for k, v in value.items() if k in keys}
+
+    def number(self, value, path, *, low=None, high=None, low_open=False, high_open=False,
+               integer=False, none_ok=False):
+        if value is None and none_ok:
+            return None
+        kind = "an integer" if integer else "a number"
+        bounds = ""
+        if low is not None and high is not None:
+            bounds = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        elif low is not None:
+            bounds = f" {'>' if low_open else '>='} {low}"
+        expected = kind + bounds + (" or null" if none_ok else "")
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if ok and integer:
+            ok = float(value).is_integer()
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            self.fail(path, expected, value)
+            return None
+        return int(value) if integer else float(value)
+
+    def boolean(self, value, path):
+        if not isinstance(value, bool):
+            self.fail(path, "true or false", value)
+            return None
+        return value
+
+    def string(self, value, path, *, choices=None, pattern=None, what="a string"):
+        if choices is not None and value not in choices:
+            self.fail(path, f"one of {', '.join(choices)}", value)
+            return None
+        if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
+            self.fail(path, what, value)
+            return None
+        return value
+
+
+def _merged(reader, sources, keys):
+    """Merges optional sub-sections key by key; later sources win.
+
+    Returns `{key: (value, path)}` so errors point at the line that set it.
+    """
+    merged = {}
+    for value, path in sources:
+        section = reader.mapping(value, path, keys)
+        for key, item in (section or {}).items():
+            merged[key] = (item, path + (key,))
+    return merged
+
+
+def _optimizer(reader, sources):
+    raw = _merged(reader, sources, OPTIMIZER_KEYS)
+    spec, kwargs = schema.OptimizerSpec(), {}
+    if "name" in raw:
+        kwargs["name"] = reader.string(raw["name"][0], raw["name"][1], choices=schema.OPTIMIZERS)
+    if "learning_rate" in raw:
+        kwargs["learning_rate"] = reader.number(*raw["learning_rate"], low=0, low_open=True)
+    for key in ("momentum", "weight_decay"):
+        if key in raw:
+            kwargs[key] = reader.number(*raw[key], low=0, none_ok=True)
+    if "schedule" in raw:
+        kwargs["schedule"] = reader.string(*raw["schedule"], choices=schema.SCHEDULES)
+    if "decay_epochs" in raw:
+        kwargs["decay_epochs"] = reader.number(*raw["decay_epochs"], low=1, integer=True)
+    if "decay_rate" in raw:
+        kwargs["decay_rate"] = reader.number(*raw["decay_rate"], low=0, high=1, low_open=True)
+    name = kwargs.get("name", spec.name)
+    if "momentum" in raw and kwargs.get("momentum") is not None and name not in ("sgd", "rmsprop"):
+        reader.fail(raw["momentum"][1], f"no momentum for optimizer '{name}' (sgd, rmsprop)",
+                    raw["momentum"][0])
+    return schema.OptimizerSpec(**kwargs)
+
+
+def _constraint(reader, value, path):
+    """A target spec (`{sparsity: 0.9, bits: 4}`, or a bare sparsity) -> Constraint."""
+    from tfadmm import constraints
+
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = {"sparsity": value}
+    spec = reader.mapping(value, path, TARGET_KEYS, required=True)
+    if spec is None:
+        return None
+    errors_before = len(reader.errors)
+    pruning, quantizer = None, None
+    per_channel = False
+    if "per_channel" in spec:
+        per_channel = bool(reader.boolean(spec["per_channel"], path + ("per_channel",)))
+    if "sparsity" in spec:
+        s = reader.number(spec["sparsity"], path + ("sparsity",), low=0, high=1, high_open=True)
+        pruning = None if s is None else constraints.Sparsity(s)
+    if "n_m" in spec:
+        nm = spec["n_m"]
+        ok = (isinstance(nm, list) and len(nm) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) for v in nm)
+              and 1 <= nm[0] < nm[1])
+        if not ok:
+            reader.fail(path + ("n_m",), "a pair [n, m] of integers with 1 <= n < m", nm)
+        elif pruning is not None:
+            reader.fail(path + ("n_m",), "either sparsity or n_m, not both", nm)
+        else:
+            pruning = constraints.NMSparsity(nm[0], nm[1])
+    chosen = [k for k in ("binary", "ternary", "bits", "power_of_two") if k in spec]
+    if len(chosen) > 1:
+        reader.fail(path, "at most one of binary, ternary, bits, power_of_two", sorted(chosen))
+    elif chosen:
+        key = chosen[0]
+        item, item_path = spec[key], path + (key,)
+        if key in ("binary", "ternary"):
+            if item is not True:
+                reader.fail(item_path, "true", item)
+            else:
+                cls = constraints.Binary if key == "binary" else constraints.Ternary
+                quantizer = cls(per_channel=per_channel)
+        else:
+            bits = reader.number(item, item_path, low=2, high=8, integer=True)
+            if bits is not None:
+                cls = constraints.Quantize if key == "bits" else constraints.PowerOfTwo
+                quantizer = cls(bits, per_channel=per_channel)
+    if "per_channel" in spec and quantizer is None and not chosen:
+        reader.fail(path + ("per_channel",), "per_channel only with a quantizer", True)
+    if pruning is None and quantizer is None:
+        if len(reader.errors) == errors_before:
+            reader.fail(path, "a sparsity, n_m, binary, ternary, bits or power_of_two target",
+                        value)
+        return None
+    if pruning is not None and quantizer is not None:
+        return pruning & quantizer
+    return pruning or quantizer
+
+
+def _targets(reader, value, path):
+    section = reader.mapping(value, path, keys=_AnyKey(), required=True)
+    if section is None:
+        return ()
+    if not section:
+        reader.fail(path, "at least one layer pattern", value)
+    pairs = []
+    for pattern, spec in section.items():
+        if not isinstance(pattern, str) or not pattern:
+            reader.fail(path + (pattern,), "a layer-name pattern (string)", pattern)
+            continue
+        constraint = _constraint(reader, spec, path + (pattern,))
+        if constraint is not None:
+            pairs.append((pattern, constraint))
+    return tuple(pairs)
+
+
+class _AnyKey(tuple):
+    def __contains__(self, key):
+        return True
+
+
+def _stage(reader, raw, index, defaults, names):
+    path = ("stages", index)
+    section = reader.mapping(raw, path, STAGE_KEYS, required=True)
+    if section is None:
+        return None
+    name = reader.string(section.get("name"), path + ("name",), pattern=_NAME,
+                         what="a name of letters, digits, '_', '.' or '-'")
+    if name is not None:
+        if name in names:
+            reader.fail(path + ("name",), "a stage name not used before", name)
+        names.add(name)
+    targets = _targets(reader, section.get("targets"), path + ("targets",))
+
+    d = defaults or {}
+    admm_raw = _merged(reader, [(d.get("admm"), ("defaults", "admm")),
+                                (section.get("admm"), path + ("admm",))], ADMM_KEYS)
+    retrain_raw = _merged(reader, [(d.get("retrain"), ("defaults", "retrain")),
+                                   (section.get("retrain"), path + ("retrain",))], RETRAIN_KEYS)
+
+    def opt(phase):
+        return _optimizer(reader, [
+            (d.get("optimizer"), ("defaults", "optimizer")),
+            ((d.get(phase) or {}).get("optimizer") if isinstance(d.get(phase), dict) else None,
+             ("defaults", phase, "optimizer")),
+            (section.get("optimizer"), path + ("optimizer",)),
+            ((section.get(phase) or {}).get("optimizer")
+             if isinstance(section.get(phase), dict) else None, path + (phase, "optimizer")),
+        ])
+
+    def get(raw, key, default, **kw):
+        if key not in raw:
+            return default
+        return reader.number(*raw[key], **kw)
+
+    admm = schema.ADMMSpec(
+        epochs=get(admm_raw, "epochs", 10, low=0, integer=True),
+        update_every_steps=get(admm_raw, "update_every_steps", None, low=1, integer=True,
+                               none_ok=True),
+        rho=get(admm_raw, "rho", 1e-3, low=0, low_open=True),
+        rho_multiplier=get(admm_raw, "rho_multiplier", 1.3, low=1),
+        rho_max=get(admm_raw, "rho_max", None, low=0, low_open=True, none_ok=True),
+        optimizer=opt("admm"),
+    )
+    retrain = schema.RetrainSpec(
+        epochs=get(retrain_raw, "epochs", 10, low=0, integer=True),
+        progressive_fraction=get(retrain_raw, "progressive_fraction", None, low=0, high=1,
+                                 low_open=True, none_ok=True),
+        optimizer=opt("retrain"),
+    )
+    keep = section.get("keep_previous", d.get("keep_previous", True))
+    keep_path = path + ("keep_previous",) if "keep_previous" in section else (
+        "defaults", "keep_previous")
+    keep = reader.boolean(keep, keep_path)
+    return schema.Stage(name=name or f"stage{index}", targets=targets, admm=admm,
+                        retrain=retrain, keep_previous=bool(keep))
+
+
+def _check_sparsity_grows(reader, stages):
+    """A pattern's sparsity never decreases from one stage to the next."""
+    seen = {}
+    for index, stage in enumerate(stages):
+        for pattern, constraint in stage.targets:
+            sparsity = _sparsity_of(constraint)
+            if sparsity is None:
+                continue
+            if pattern in seen and sparsity < seen[pattern][0]:
+                before, name = seen[pattern]
+                reader.fail(
+                    ("stages", index, "targets", pattern, "sparsity"),
+                    f"at least {before} (its sparsity in stage '{name}'): pruned weights "
+                    "stay pruned",
+                    sparsity,
+                )
+            seen[pattern] = (sparsity, stage.name)
+
+
+def _sparsity_of(constraint):
+    if hasattr(constraint, "first"):
+        return _sparsity_of(constraint.first)
+    return getattr(constraint, "sparsity", None)
+
+
+def apply_overrides(document, overrides):
+    """Applies `--set` overrides (`stages.1.admm.epochs=3`) to a parsed document.
+
+    Keys are dotted; a list index is a number or, for `stages`, a stage name.
+    Values are read as YAML (`3`, `1e-3`, `null`, `[2, 4]`).
+
+    Raises:
+        RecipeError: an override that is not `key=value` or names no such place.
+    """
+    document = copy.deepcopy(document)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key:
+            raise RecipeError(f"--set: expected KEY=VALUE. Received: {override!r}")
+        try:
+            value = parse_yaml(f"v: {text}")[0]["v"] if text else None
+        except YamlSyntaxError:
+            value = text
+        parts = key.split(".")
+        node = document
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                index = _list_index(node, part)
+                if index is None:
+                    raise RecipeError(
+                        f"--set {key}: expected a list index 0..{len(node) - 1}"
+                        f"{' or a stage name' if parts[0] == 'stages' else ''} at "
+                        f"'{'.'.join(parts[:depth + 1])}'. Received: {part!r}"
+                    )
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+                    if node is None:
+                        node = {}
+            else:
+                raise RecipeError(
+                    f"--set {key}: expected a mapping or list at "
+                    f"'{'.'.join(parts[:depth])}'. Received: {node!r}"
+                )
+    return document
+
+
+def _list_index(node, part):
+    if part.isdigit() and int(part) < len(node):
+        return int(part)
+    for index, item in enumerate(node):
+        if isinstance(item, dict) and item.get("name") == part:
+            return index
+    return None
+
+
+def load_recipe(path, overrides=()):
+    """Reads and validates a recipe file.
+
+    Args:
+        path: the YAML file.
+        overrides: `KEY=VALUE` strings applied before validation, as
+            `tfadmm run --set` does.
+
+    Returns:
+        A `Recipe`.
+
+    Raises:
+        RecipeError: listing every problem, one per line, each with the file,
+            line, path inside the document and received value.
+    """
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecipeError(f"{path}: cannot read the recipe: {error}") from None
+    return parse_recipe(text, str(path), overrides)
+
+
+def parse_recipe(text, filename="<recipe>", overrides=()):
+    """`load_recipe` for a string already read."""
+    try:
+        document, lines = parse_yaml(text, filename)
+    except YamlSyntaxError as error:
+        raise RecipeError(str(error)) from None
+    if overrides:
+        if not isinstance(document, dict):
+            raise RecipeError(f"{filename}: expected a mapping at the top. Received: {document!r}")
+        document = apply_overrides(document, overrides)
+    reader = _Reader(filename, lines)
+    top = reader.mapping(document, (), TOP_KEYS, required=True)
+    if top is None:
+        raise RecipeError("\n".join(reader.errors))
+
+    if top.get("version") != VERSION:
+        reader.fail(("version",), f"{VERSION}", top.get("version"))
+    name = reader.string(top.get("name", pathlib.Path(filename).stem), ("name",), pattern=_NAME,
+                         what="a name of letters, digits, '_', '.' or '-'")
+    seed = reader.number(top.get("seed", 0), ("seed",), low=0, integer=True)
+
+    model_raw = reader.mapping(top.get("model"), ("model",), MODEL_KEYS, required=True) or {}
+    sources = [k for k in ("zoo", "file", "function") if model_raw.get(k) is not None]
+    if isinstance(top.get("model"), dict) and len(sources) != 1:
+        reader.fail(("model",), "exactly one of zoo, file, function", sorted(sources))
+    for key in sources:
+        reader.string(model_raw[key], ("model", key))
+    if "function" in sources and ":" not in str(model_raw["function"]):
+        reader.fail(("model", "function"), "a 'package.module:function' reference",
+                    model_raw["function"])
+    args = model_raw.get("args", {})
+    if not isinstance(args, dict):
+        reader.fail(("model", "args"), "a mapping", args)
+        args = {}
+    safe_mode = reader.boolean(model_raw.get("safe_mode", True), ("model", "safe_mode"))
+    model = schema.ModelSpec(
+        zoo=model_raw.get("zoo"), file=model_raw.get("file"), function=model_raw.get("function"),
+        args=args, safe_mode=bool(safe_mode),
+    )
+
+    data_raw = reader.mapping(top.get("data"), ("data",), DATA_KEYS, required=True) or {}
+    data = schema.DataSpec(
+        name=reader.string(data_raw.get("name"), ("data", "name")) or "",
+        source=reader.string(data_raw.get("source", "auto"), ("data", "source"),
+                             choices=DATA_SOURCES) or "auto",
+        path=data_raw.get("path"),
+        batch_size=reader.number(data_raw.get("batch_size", 128), ("data", "batch_size"), low=1,
+                                 integer=True) or 128,
+        validation_split=reader.number(data_raw.get("validation_split", 0.1),
+                                       ("data", "validation_split"), low=0, high=1,
+                                       high_open=True) or 0.0,
+        take=reader.number(data_raw.get("take"), ("data", "take"), low=1, integer=True,
+                           none_ok=True),
+        augment=bool(reader.boolean(data_raw.get("augment", True), ("data", "augment"))),
+    )
+    if data.path is not None and not isinstance(data.path, str):
+        reader.fail(("data", "path"), "a path (string)", data.path)
+
+    baseline = None
+    if top.get("baseline") is not None:
+        base_raw = reader.mapping(top["baseline"], ("baseline",), BASELINE_KEYS) or {}
+        defaults_raw = top.get("defaults") if isinstance(top.get("defaults"), dict) else {}
+        baseline = schema.TrainSpec(
+            epochs=reader.number(base_raw.get("epochs"), ("baseline", "epochs"), low=0,
+                                 integer=True) or 0,
+            optimizer=_optimizer(reader, [(defaults_raw.get("optimizer"),
+                                           ("defaults", "optimizer")),
+                                          (base_raw.get("optimizer"),
+                                           ("baseline", "optimizer"))]),
+        )
+
+    defaults = reader.mapping(top.get("defaults"), ("defaults",), DEFAULTS_KEYS)
+    stages_raw = top.get("stages")
+    stages = []
+    if not isinstance(stages_raw, list) or not stages_raw:
+        reader.fail(("stages",), "a non-empty list of stages", stages_raw)
+    else:
+        names = set()
+        for index, raw in enumerate(stages_raw):
+            stage = _stage(reader, raw, index, defaults, names)
+            if stage is not None:
+                stages.append(stage)
+        _check_sparsity_grows(reader, stages)
+
+    if reader.errors:
+        raise RecipeError("\n".join(reader.errors))
+    return schema.Recipe(
+        name=name, model=model, data=data, stages=tuple(stages), baseline=baseline, seed=seed,
+        version=VERSION, source=filename, document=document, lines=lines,
+    )

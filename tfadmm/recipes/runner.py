@@ -1,0 +1,352 @@
+"""`run_recipe`: baseline, then every stage (ADMM, hard mapping, retraining), resumable."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import keras
+import yaml
+
+from tfadmm.admm_model import ADMMModel
+from tfadmm.errors import DataError, ModelError, TfadmmError
+from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json
+from tfadmm.wrapping import project, strip, wrap
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced.
+
+    Attributes:
+        directory: the run directory.
+        model_path: the final stripped `.keras` model.
+        history: baseline and per-stage accuracies (as in `history.json`).
+    """
+
+    directory: pathlib.Path
+    model_path: pathlib.Path
+    history: dict
+
+
+class _Progbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar without its `Epoch 1/1` line (the runner names the epoch)."""
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = 1
+
+
+def recipe_text(recipe):
+    """The resolved recipe as YAML (what `recipe.yaml` in the run directory holds)."""
+    return yaml.safe_dump(recipe.document, sort_keys=False)
+
+
+def load_data(recipe):
+    """The recipe's dataset splits (`tfadmm.data.load` with the `data` section)."""
+    from tfadmm import data
+
+    spec = recipe.data
+    return data.load(
+        spec.name, source=spec.source, path=spec.path, batch_size=spec.batch_size,
+        validation_split=spec.validation_split, take=spec.take, seed=recipe.seed,
+        augment=spec.augment,
+    )
+
+
+def build_model(recipe, input_shape=None, num_classes=None):
+    """The recipe's starting model: a zoo model, a `.keras` file or a function."""
+    from tfadmm import models
+
+    spec = recipe.model
+    if spec.zoo is not None:
+        args = dict(spec.args)
+        if input_shape is not None:
+            args.setdefault("input_shape", tuple(input_shape))
+        if num_classes is not None:
+            args.setdefault("num_classes", num_classes)
+        return models.get(spec.zoo, **args)
+    return models.load(spec.file or spec.function, safe_mode=spec.safe_mode)
+
+
+def compile_model(model, optimizer):
+    """Compiles for classification; logits unless the model ends in a softmax."""
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    probabilities = getattr(last, "activation", None) is keras.activations.softmax
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def evaluate(model, dataset):
+    """Top-1 accuracy of `model` on `dataset`."""
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        compile_model(model, "adam")
+    results = model.evaluate(dataset, verbose=0, return_dict=True)
+    return float(results["accuracy"])
+
+
+def run_recipe(
+    recipe,
+    output_dir,
+    *,
+    resume=False,
+    force=False,
+    on_event=None,
+    verbose=1,
+    callbacks=(),
+):
+    """Runs a recipe into a run directory.
+
+    Every epoch is checkpointed (atomically); with `resume=True` a run that
+    crashed or was killed continues from its last completed epoch and ends
+    with the same result as an uninterrupted run.
+
+    Args:
+        recipe: a `Recipe` from `load_recipe`.
+        output_dir: the run directory.
+        resume: continue the run in `output_dir`.
+        force: clear a non-empty `output_dir` and start over.
+        on_event: optional callable receiving one progress line per phase
+            and epoch (`"stage 1/2 prune: ADMM epoch 3/8"`).
+        verbose: Keras' verbosity for `fit` (0, 1 progress bar, 2 one line).
+        callbacks: extra Keras callbacks for every `fit`.
+
+    Returns:
+        A `RunResult`.
+
+    Raises:
+        TfadmmError: bad input (a data set or model that cannot be loaded, a
+            run directory that exists, a run from another recipe, ...).
+    """
+    run = _Run(recipe, RunDirectory(output_dir), on_event or (lambda line: None), verbose,
+               list(callbacks))
+    return run.execute(resume=resume, force=force)
+
+
+class _Run:
+    def __init__(self, recipe, directory, emit, verbose, callbacks):
+        self.recipe = recipe
+        self.dir = directory
+        self.emit = emit
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # -- the plan --------------------------------------------------------------
+
+    def execute(self, *, resume, force):
+        self.state = self.dir.prepare(recipe_text(self.recipe), resume=resume, force=force)
+        self.history = self._read_history()
+        keras.utils.set_random_seed(self.recipe.seed)
+        self.emit(f"loading data '{self.recipe.data.name}'")
+        self.splits = load_data(self.recipe)
+        self.steps = _cardinality(self.splits.train)
+
+        current = self._starting_model()
+        total = len(self.recipe.stages)
+        for index, stage in enumerate(self.recipe.stages):
+            if index < self.state["completed_stages"]:
+                continue
+            current = self._stage(index, total, stage, current)
+
+        plain = strip(current) if isinstance(current, ADMMModel) else current
+        final = self.dir.path("model.keras")
+        save_model(plain, final)
+        self.history["final_accuracy"] = self.history["stages"][-1]["test_accuracy"]
+        write_json(self.dir.path("history.json"), self.history)
+        self._write_report(plain)
+        self.state.update(status="done", position=None)
+        self.dir.write_state(self.state)
+        self.emit(f"done: {final}")
+        return RunResult(self.dir.root, final, self.history)
+
+    def _starting_model(self):
+        """The last completed stage's model, or the dense baseline (trained if asked)."""
+        if self.state["completed_stages"] > 0:
+            stage = self.recipe.stages[self.state["completed_stages"] - 1]
+            path = self.dir.stage_dir(self.state["completed_stages"] - 1, stage.name)
+            return _load(path / "model.keras")
+        if self.dir.path("baseline.keras").exists():
+            return _load(self.dir.path("baseline.keras"))
+        try:
+            model = build_model(self.recipe, self.splits.input_shape, self.splits.num_classes)
+        except TfadmmError:
+            raise
+        except (ValueError, TypeError) as error:
+            raise ModelError(f"model: cannot build the model: {error}") from None
+        spec = self.recipe.baseline
+        if spec is not None and spec.epochs > 0:
+            resumed = self._resume_model(("baseline",))
+            model, start = resumed if resumed else (model, 0)
+            if not resumed:
+                compile_model(model, spec.optimizer.build(spec.epochs, self.steps))
+            self._train(model, ("baseline",), start, spec.epochs, "baseline: dense training")
+        elif getattr(model, "optimizer", None) is None:
+            compile_model(model, "adam")
+        self.history["baseline"] = self._accuracies(model)
+        self.emit(f"baseline: validation accuracy {self.history['baseline']['val_accuracy']:.4f}, "
+                  f"test accuracy {self.history['baseline']['test_accuracy']:.4f}")
+        write_json(self.dir.path("history.json"), self.history)
+        save_model(model, self.dir.path("baseline.keras"))
+        return model
+
+    def _stage(self, index, total, stage, current):
+        label = f"stage {index + 1}/{total} {stage.name}"
+        position = self.state.get("position") or []
+        resumed = None
+        if position[:1] == [index]:
+            resumed = self._resume_model((index, position[1]))
+        if resumed is None:
+            base = current if stage.keep_previous else _plain(current)
+            if isinstance(base, ADMMModel) and base.phase == "admm":
+                project(base)
+            try:
+                admm = wrap(base, stage.target_dict, rho=stage.admm.rho,
+                            rho_multiplier=stage.admm.rho_multiplier, rho_max=stage.admm.rho_max,
+                            update_every_steps=stage.admm.update_every_steps)
+            except ValueError as error:
+                raise TfadmmError(f"stages[{index}] '{stage.name}': {error}") from None
+            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps))
+            phase, start = "admm", 0
+        else:
+            admm, start = resumed
+            phase = position[1]
+
+        if phase == "admm":
+            self._train(admm, (index, "admm"), start, stage.admm.epochs, f"{label}: ADMM")
+            self._hard_map(admm, stage)
+            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps))
+            self.dir.commit_checkpoint(admm, self.state, (index, "retrain", 0))
+            start = 0
+        self._train(admm, (index, "retrain"), start, stage.retrain.epochs, f"{label}: retrain")
+
+        record = {"name": stage.name, "accuracy_before": self._previous_accuracy(),
+                  **self._accuracies(admm)}
+        record["accuracy_after"] = record["test_accuracy"]
+        self.history["stages"].append(record)
+        stage_dir = self.dir.stage_dir(index, stage.name)
+        save_model(admm, stage_dir / "model.keras")
+        write_json(stage_dir / "metrics.json", record)
+        write_json(self.dir.path("history.json"), self.history)
+        self.state.update(completed_stages=index + 1, position=None)
+        self.dir.write_state(self.state)
+        self.emit(f"{label}: test accuracy {record['test_accuracy']:.4f} "
+                  f"(validation {record['val_accuracy']:.4f})")
+        return admm
+
+    def _hard_map(self, admm, stage):
+        fraction = stage.retrain.progressive_fraction
+        if fraction:
+            from tfadmm import wrapping
+
+            mapper = getattr(wrapping, "map_progressively", None)
+            if mapper is not None:
+                mapper(admm, lambda: None, fraction=fraction)
+                return
+        project(admm)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _train(self, model, position, start, epochs, label):
+        for epoch in range(start, epochs):
+            self.emit(f"{label} epoch {epoch + 1}/{epochs}")
+            model.fit(
+                _epoch_data(self.splits.train, self.recipe.seed, position, epoch),
+                validation_data=self.splits.validation,
+                epochs=1, verbose=self.verbose, callbacks=[_Progbar(), *self.callbacks],
+            )
+            _check_finite(model, label)
+            self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
+
+    def _resume_model(self, prefix):
+        position = self.state.get("position") or []
+        if tuple(position[: len(prefix)]) != tuple(prefix) or not self.state.get("checkpoint"):
+            return None
+        model = _load(self.dir.path(self.state["checkpoint"]))
+        self.emit(f"resuming from {self.state['checkpoint']}")
+        return model, int(position[-1])
+
+    def _accuracies(self, model):
+        return {"val_accuracy": evaluate(model, self.splits.validation),
+                "test_accuracy": evaluate(model, self.splits.test)}
+
+    def _previous_accuracy(self):
+        if self.history["stages"]:
+            return self.history["stages"][-1]["test_accuracy"]
+        return self.history["baseline"]["test_accuracy"]
+
+    def _read_history(self):
+        path = self.dir.path("history.json")
+        if path.exists():
+            import json
+
+            return json.loads(path.read_text(encoding="utf-8"))
+        return {"recipe": self.recipe.name, "baseline": None, "stages": []}
+
+    def _write_report(self, model):
+        try:
+            from tfadmm import report
+        except ImportError:
+            return
+        built = report.build_report(
+            model,
+            stages=[{"stage": s["name"], "accuracy_before": s["accuracy_before"],
+                     "accuracy_after": s["accuracy_after"]} for s in self.history["stages"]],
+            baseline_accuracy=self.history["baseline"]["test_accuracy"],
+        )
+        from tfadmm.recipes.run_directory import write_text
+
+        write_text(self.dir.path("report.md"), report.render_markdown(built))
+        write_text(self.dir.path("report.json"), report.to_json(built))
+
+
+def _plain(model):
+    return strip(model) if isinstance(model, ADMMModel) else model
+
+
+def _load(path):
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # noqa: BLE001 - any corrupt file becomes one clear line
+        raise ModelError(f"{path}: cannot load the checkpoint: {error}") from None
+
+
+def _cardinality(dataset):
+    steps = int(dataset.cardinality())
+    if steps <= 0:
+        raise DataError(
+            "data: the training set has an unknown or infinite number of batches. Received: "
+            f"cardinality={steps}"
+        )
+    return steps
+
+
+def _epoch_data(dataset, seed, position, epoch):
+    """The training data for one epoch, reshuffled from a seed that names the epoch.
+
+    An epoch's order depends only on (seed, phase, epoch), so a resumed run
+    sees the same batches as an uninterrupted one.
+    """
+    import tensorflow as tf
+
+    phase = {"baseline": 1, "admm": 2, "retrain": 3}[position[-1]]
+    stage = position[0] if isinstance(position[0], int) else -1
+    epoch_seed = (seed * 1_000_003 + (stage + 1) * 10_007 + phase * 1_009 + epoch) % (2**31)
+    return dataset.shuffle(64, seed=epoch_seed, reshuffle_each_iteration=False).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def _check_finite(model, label):
+    import numpy as np
+
+    for variable in model.trainable_variables:
+        if not np.isfinite(keras.ops.convert_to_numpy(variable)).all():
+            raise TfadmmError(
+                f"{label}: the weights became NaN or Inf (is the learning rate or rho too "
+                "large?); the last good checkpoint is kept: lower them with --set and "
+                "resume with --resume."
+            )
