@@ -6,6 +6,23 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+
+def _import_tensorflow_quietly():
+    """TensorFlow's C++ start-up lines bypass its log level; hide them from users."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_import_tensorflow_quietly()
+
 import click  # noqa: E402
 
 from tfadmm.version import __version__  # noqa: E402

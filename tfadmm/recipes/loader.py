@@ -55,6 +55,11 @@ class _Reader:
                 return f"{self.filename}:{self.lines[tuple(path[:end])]}"
         return self.filename
 
+    def line_of(self, error):
+        """The line number an error message starts with (0 when it has none)."""
+        head = error[len(self.filename) + 1:].split(":", 1)[0]
+        return int(head) if error.startswith(self.filename + ":") and head.isdigit() else 0
+
     def mapping(self, value, path, keys, *, required=False):
         """The dict at `path` (None if absent); unknown keys are errors."""
         if value is None:
@@ -138,7 +143,9 @@ def _optimizer(reader, sources):
     if "decay_rate" in raw:
         kwargs["decay_rate"] = reader.number(*raw["decay_rate"], low=0, high=1, low_open=True)
     name = kwargs.get("name", spec.name)
-    if "momentum" in raw and kwargs.get("momentum") is not None and name not in ("sgd", "rmsprop"):
+    if name in schema.OPTIMIZERS and kwargs.get("momentum") is not None and name not in (
+        "sgd", "rmsprop"
+    ):
         reader.fail(raw["momentum"][1], f"no momentum for optimizer '{name}' (sgd, rmsprop)",
                     raw["momentum"][0])
     return schema.OptimizerSpec(**kwargs)
@@ -473,7 +480,8 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
         _check_sparsity_grows(reader, stages)
 
     if reader.errors:
-        raise RecipeError("\n".join(reader.errors))
+        # Defaults are merged into every stage: report each problem once, in file order.
+        raise RecipeError("\n".join(sorted(dict.fromkeys(reader.errors), key=reader.line_of)))
     return schema.Recipe(
         name=name, model=model, data=data, stages=tuple(stages), baseline=baseline, seed=seed,
         version=VERSION, source=filename, document=document, lines=lines,

@@ -1,0 +1,140 @@
+import pytest
+
+from tfadmm import NMSparsity, Sparsity
+from tfadmm.errors import RecipeError
+from tfadmm.recipes import apply_overrides, load_recipe, parse_recipe
+
+GOOD = """\
+version: 1
+name: demo
+model: {zoo: lenet5}
+data: {name: fashion_mnist, batch_size: 64, take: 512}
+defaults:
+  admm: {epochs: 2, rho: 1e-3}
+  retrain: {epochs: 1}
+  optimizer: {name: adam, learning_rate: 1e-3}
+stages:
+  - name: one
+    targets:
+      conv*: {sparsity: 0.5}
+      fc1: 0.9
+  - name: two
+    targets:
+      conv*: {sparsity: 0.8}
+      fc1: {n_m: [1, 16]}
+    admm: {epochs: 3, update_every_steps: 5}
+    retrain: {optimizer: {learning_rate: 1e-4, schedule: cosine}}
+"""
+
+
+def _errors(text, overrides=()):
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(text, "x.yaml", overrides)
+    return str(info.value).splitlines()
+
+
+def test_good_recipe_maps_onto_the_api():
+    recipe = parse_recipe(GOOD, "x.yaml")
+    assert recipe.name == "demo" and recipe.model.zoo == "lenet5"
+    assert recipe.data.batch_size == 64 and recipe.data.take == 512
+    one, two = recipe.stages
+    assert one.target_dict == {"conv*": Sparsity(0.5), "fc1": Sparsity(0.9)}
+    assert two.target_dict == {"conv*": Sparsity(0.8), "fc1": NMSparsity(1, 16)}
+    assert (one.admm.epochs, one.admm.rho, one.admm.update_every_steps) == (2, 1e-3, None)
+    assert (two.admm.epochs, two.admm.update_every_steps) == (3, 5)
+    assert two.retrain.epochs == 1
+    assert two.retrain.optimizer.learning_rate == 1e-4
+    assert two.retrain.optimizer.schedule == "cosine"
+    assert two.retrain.optimizer.name == "adam"  # from defaults.optimizer
+    assert one.keep_previous is True
+
+
+def test_every_error_in_one_pass_with_file_line_path_and_value():
+    text = GOOD.replace("conv*: {sparsity: 0.5}", "conv*: {sparsity: 1.5}").replace(
+        "rho: 1e-3", "rho: -1"
+    ).replace("name: two", "name: one").replace("batch_size: 64", "batch_size: 64, shuffle: 3")
+    assert _errors(text) == [
+        "x.yaml:4: data.shuffle: expected one of the keys name, source, path, batch_size, "
+        "validation_split, take, augment. Received: 'shuffle'",
+        "x.yaml:6: defaults.admm.rho: expected a number > 0. Received: -1",
+        "x.yaml:12: stages[0].targets.conv*.sparsity: expected a number in [0, 1). "
+        "Received: 1.5",
+        "x.yaml:14: stages[1].name: expected a stage name not used before. Received: 'one'",
+    ]
+
+
+def test_sparsity_may_not_decrease_between_stages():
+    text = GOOD.replace("conv*: {sparsity: 0.8}", "conv*: {sparsity: 0.3}")
+    assert _errors(text) == [
+        "x.yaml:16: stages[1].targets.conv*.sparsity: expected at least 0.5 (its sparsity in "
+        "stage 'one'): pruned weights stay pruned. Received: 0.3"
+    ]
+
+
+def test_target_specs():
+    text = GOOD.replace("fc1: 0.9", "fc1: {sparsity: 0.9, n_m: [2, 4]}").replace(
+        "fc1: {n_m: [1, 16]}", "fc1: {n_m: [4, 4]}"
+    ).replace("conv*: {sparsity: 0.8}", "conv*: {}")
+    assert _errors(text) == [
+        "x.yaml:13: stages[0].targets.fc1.n_m: expected either sparsity or n_m, not both. "
+        "Received: [2, 4]",
+        "x.yaml:16: stages[1].targets.conv*: expected a sparsity, n_m, binary, ternary, bits "
+        "or power_of_two target. Received: {}",
+        "x.yaml:17: stages[1].targets.fc1.n_m: expected a pair [n, m] of integers with "
+        "1 <= n < m. Received: [4, 4]",
+    ]
+
+
+def test_structure_errors():
+    assert _errors("version: 2\nmodel: {zoo: lenet5, file: a.keras}\ndata: {name: x}\n") == [
+        "x.yaml:1: version: expected 1. Received: 2",
+        "x.yaml:1: stages: expected a non-empty list of stages. Received: None",
+        "x.yaml:2: model: expected exactly one of zoo, file, function. "
+        "Received: ['file', 'zoo']",
+    ]
+    assert _errors("- 1\n- 2\n") == ["x.yaml:1: (document): expected a mapping. Received: [1, 2]"]
+
+
+def test_yaml_syntax_and_duplicate_keys():
+    assert _errors("version: 1\nname: [a\n") == [
+        "x.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"
+    ]
+    assert _errors("version: 1\nversion: 1\n") == ["x.yaml:2: duplicate key 'version'"]
+
+
+def test_optimizer_errors():
+    text = GOOD.replace("{name: adam, learning_rate: 1e-3}", "{name: adagrad, momentum: 0.9}")
+    assert _errors(text) == [
+        "x.yaml:8: defaults.optimizer.name: expected one of adam, adamw, sgd, rmsprop. "
+        "Received: 'adagrad'",
+    ]
+
+
+def test_overrides_by_index_and_stage_name():
+    recipe = parse_recipe(GOOD, "x.yaml", ["stages.0.admm.epochs=7", "stages.two.retrain.epochs=4",
+                                           "data.take=null", "stages.1.admm.rho=2e-3"])
+    assert recipe.stages[0].admm.epochs == 7
+    assert recipe.stages[1].retrain.epochs == 4
+    assert recipe.stages[1].admm.rho == 2e-3
+    assert recipe.data.take is None
+
+
+def test_override_errors():
+    with pytest.raises(RecipeError) as info:
+        apply_overrides({"stages": [{"name": "a"}]}, ["stages.b.admm.epochs=1"])
+    assert str(info.value) == (
+        "--set stages.b.admm.epochs: expected a list index 0..0 or a stage name at 'stages.b'. "
+        "Received: 'b'"
+    )
+    with pytest.raises(RecipeError) as info:
+        apply_overrides({}, ["epochs"])
+    assert str(info.value) == "--set: expected KEY=VALUE. Received: 'epochs'"
+    assert _errors(GOOD, ["stages.0.admm.epochs=many"]) == [
+        "x.yaml:10: stages[0].admm.epochs: expected an integer >= 0. Received: 'many'"
+    ]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RecipeError) as info:
+        load_recipe(tmp_path / "nope.yaml")
+    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: no such recipe file"
