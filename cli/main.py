@@ -24,3 +24,8 @@ def main():
 
 
 # Subcommands live in their own modules and register here.
+from .export_cmd import export  # noqa: E402
+from .report_cmd import report  # noqa: E402
+
+main.add_command(report)
+main.add_command(export)
