@@ -56,9 +56,10 @@ def load_model(path):
 def load_history(path):
     """`(baseline_accuracy, stages)` from a run directory's `history.json`.
 
-    Returns `(None, [])` for a `.keras` file or a run without history; the
-    stages come as `{"stage", "accuracy_before", "accuracy_after"}` dicts for
-    `tfadmm.build_report`.
+    The baseline is `baseline_accuracy`, or else `baseline.test_accuracy` (as
+    the recipe runner writes it). Returns `(None, [])` for a `.keras` file or a
+    run without history; the stages come as
+    `{"stage", "accuracy_before", "accuracy_after"}` dicts for `tfadmm.build_report`.
 
     Raises:
         ModelError: a `history.json` that is not valid JSON of that shape.
@@ -78,6 +79,10 @@ def load_history(path):
             }
             for stage in data.get("stages", [])
         ]
-        return data.get("baseline_accuracy"), stages
+        baseline = data.get("baseline_accuracy")
+        if baseline is None and isinstance(data.get("baseline"), dict):
+            # The recipe runner writes {"baseline": {"test_accuracy": ...}}.
+            baseline = data["baseline"].get("test_accuracy")
+        return baseline, stages
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ModelError(f"Invalid {file}: {type(error).__name__}: {error}") from error

@@ -55,3 +55,12 @@ def test_unknown_format_is_a_usage_error(run_dir):
     result = CliRunner().invoke(main, ["report", str(run_dir), "--format", "html"])
     assert result.exit_code == 2
     assert "Invalid value for '--format': 'html' is not one of" in result.output
+
+
+def test_runner_history_with_baseline_record(run_dir, tmp_path):
+    (tmp_path / "model.keras").write_bytes((run_dir / "model.keras").read_bytes())
+    history = {"baseline": {"val_accuracy": 0.98, "test_accuracy": 0.97}, "stages": []}
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    result = CliRunner().invoke(main, ["report", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["baseline_accuracy"] == 0.97
