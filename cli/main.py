@@ -45,8 +45,12 @@ def main(ctx, debug):
 
 
 # Subcommands live in their own modules and register here.
+from tfadmm_cli.export_cmd import export  # noqa: E402
+from tfadmm_cli.report_cmd import report  # noqa: E402
 from tfadmm_cli.run_cmd import evaluate, run, validate  # noqa: E402
 
 main.add_command(run)
 main.add_command(validate)
+main.add_command(report)
 main.add_command(evaluate)
+main.add_command(export)

@@ -1,0 +1,129 @@
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfadmm
+from tests._tiny_models import batch, dense_model, pruned, ternary_conv_model
+from tfadmm.errors import TfadmmError
+
+# `tfadmm.export` is the function; the module is reached through sys.modules.
+exporting = sys.modules["tfadmm.export"]
+
+
+def _serve(path, x):
+    outputs = tf.saved_model.load(str(path)).signatures["serving_default"](tf.constant(x))
+    return next(iter(outputs.values())).numpy()
+
+
+def _variables_bytes(path):
+    return exporting.disk_size(path / "variables")
+
+
+def test_savedmodel_of_pruned_model_is_exact_and_smaller(tmp_path):
+    admm_model, plain = pruned(hidden=128)
+    result = tfadmm.export(admm_model, tmp_path / "sm")
+    x = batch((6,))
+    np.testing.assert_allclose(_serve(tmp_path / "sm", x), plain(x), atol=1e-5, rtol=0)
+    assert result.bytes == exporting.disk_size(tmp_path / "sm")
+    assert result.bytes < result.dense_savedmodel_bytes
+    # Against the same export of the unpruned model, 90 % of the kernel bytes are gone.
+    tfadmm.export(dense_model(128), tmp_path / "dense", measure_dense=False)
+    saved = _variables_bytes(tmp_path / "dense") - _variables_bytes(tmp_path / "sm")
+    assert saved > 0.8 * 4 * (6 * 128 + 128 * 3)
+    assert result.theoretical_bytes == tfadmm.build_report(plain).compressed_bytes + 4 * 131
+
+
+def test_savedmodel_of_quantized_conv_model_is_exact(tmp_path):
+    model = ternary_conv_model()
+    result = tfadmm.export(model, tmp_path / "sm", measure_dense=False)
+    x = batch((8, 8, 1))
+    np.testing.assert_allclose(_serve(tmp_path / "sm", x), model(x), atol=1e-5, rtol=0)
+    assert result.dense_savedmodel_bytes is None
+    # 1-bit codes and an index: the kernels take under a tenth of their dense bytes.
+    for layer in model.layers:
+        if layer.weights:
+            layer.kernel.assign(np.random.default_rng(0).normal(size=layer.kernel.shape))
+    tfadmm.export(model, tmp_path / "dense", measure_dense=False)
+    saved = _variables_bytes(tmp_path / "dense") - _variables_bytes(tmp_path / "sm")
+    assert saved > 0.9 * 4 * (36 + 144 * 3)
+
+
+def test_savedmodel_serves_without_tfadmm_or_keras(tmp_path):
+    admm_model, plain = pruned()
+    tfadmm.export(admm_model, tmp_path / "sm", measure_dense=False)
+    x = batch((6,))
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys; sys.modules['tfadmm'] = None; sys.modules['keras'] = None\n"
+        "import numpy as np, tensorflow as tf\n"
+        f"f = tf.saved_model.load({str(tmp_path / 'sm')!r}).signatures['serving_default']\n"
+        f"y = f(tf.constant(np.load({str(tmp_path / 'x.npy')!r})))['output_0'].numpy()\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, y)\n"
+    )
+    env = dict(os.environ, PYTHONPATH="", TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), plain(x), atol=1e-5, rtol=0)
+
+
+def test_keras_format_round_trips(tmp_path):
+    _, plain = pruned()
+    result = tfadmm.export(plain, tmp_path / "m.keras", "keras", measure_dense=False)
+    assert result.bytes == os.path.getsize(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = batch((6,))
+    np.testing.assert_array_equal(loaded(x), plain(x))
+
+
+def test_existing_path_is_not_overwritten(tmp_path):
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "keep.txt").write_text("mine")
+    with pytest.raises(TfadmmError) as info:
+        tfadmm.export(pruned()[1], tmp_path / "sm")
+    assert str(info.value) == (
+        f"Refusing to overwrite '{tmp_path / 'sm'}': it already exists (pass overwrite=True)."
+    )
+    assert (tmp_path / "sm" / "keep.txt").read_text() == "mine"
+
+
+def test_overwrite_replaces_and_leaves_no_temporary_files(tmp_path):
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "old.txt").write_text("old")
+    tfadmm.export(pruned()[1], tmp_path / "sm", overwrite=True, measure_dense=False)
+    assert sorted(os.listdir(tmp_path)) == ["sm"]
+    assert "saved_model.pb" in os.listdir(tmp_path / "sm")
+    assert not (tmp_path / "sm" / "old.txt").exists()
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    def fail(model, path):
+        os.makedirs(path)
+        open(os.path.join(path, "half"), "w").close()
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(exporting, "write_savedmodel", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        tfadmm.export(pruned()[1], tmp_path / "sm")
+    assert os.listdir(tmp_path) == []
+
+
+def test_unknown_format_is_rejected(tmp_path):
+    with pytest.raises(TfadmmError) as info:
+        tfadmm.export(pruned()[1], tmp_path / "m", "onnx")
+    assert str(info.value) == (
+        "Invalid `format`: expected one of savedmodel, keras, tflite. Received: format='onnx'"
+    )
+
+
+def test_tflite_with_sparsity_keeps_the_accuracy(tmp_path):
+    _, plain = pruned()
+    result = tfadmm.export(plain, tmp_path / "m.tflite", "tflite", measure_dense=False)
+    assert result.bytes == os.path.getsize(tmp_path / "m.tflite")
+    x = batch((6,), rows=16)
+    labels = np.argmax(keras.ops.convert_to_numpy(plain(x)), axis=-1)
+    data = [(x[:8], labels[:8]), (x[8:], keras.utils.to_categorical(labels[8:], 3))]
+    assert tfadmm.evaluate_tflite(tmp_path / "m.tflite", data) == 1.0

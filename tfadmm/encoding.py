@@ -1,0 +1,239 @@
+"""How a compressed kernel is stored: values, an optional codebook, an index.
+
+A kernel of `n` weights with `nnz` non-zeros is stored as one of
+
+- **values**: the entries that are kept, either as floats (the kernel's dtype)
+  or as integer codes into a small codebook of distinct values (a quantized
+  kernel: a binary kernel needs 1 bit per value, a 4-bit one 4 bits);
+- **an index** saying where those values go:
+    - `"none"`: every entry is stored (no zeros to skip);
+    - `"bitmask"`: one bit per weight, 1 where the weight is non-zero;
+    - `"relative"`: for each stored value, the distance to the previous one in
+      `b` bits (Han et al., 2016); a gap longer than `2**b` is bridged by
+      filler entries whose value is 0, so fillers cost a value and an index
+      entry each.
+
+The cost in bits of a plan is
+
+    entries * value_bits + codebook_size * codebook_bits + index_bits
+
+with `index_bits` = 0 (`none`), `n` (`bitmask`) or `entries * b`
+(`relative`), and `entries` = `n`, `nnz` or `nnz + fillers(b)`. `plan` picks
+the cheapest plan among the widths it is allowed: the report allows any width
+(the theoretical minimum), the SavedModel export only widths it can pack into
+bytes.
+
+Everything here is NumPy, except `decode`, which rebuilds the dense kernel with
+TensorFlow ops only (it runs inside exported graphs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Bits of one codebook entry (a float32 value).
+CODEBOOK_BITS = 32
+#: Widths the report may use: the theoretical minimum.
+ANY_WIDTH = tuple(range(1, 17))
+#: Widths that pack into bytes without straddling: what the export stores.
+PACKED_WIDTHS = (1, 2, 4, 8, 16)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cheapest way found to store one kernel.
+
+    Attributes:
+        size: weights in the kernel.
+        nonzeros: non-zero weights.
+        dtype_bits: bits of one weight as trained (32 for float32).
+        value_bits: bits of one stored value: `dtype_bits` for floats, the code
+            width for a codebook.
+        codebook_size: entries of the codebook (0: values stored as floats).
+        index: `"none"`, `"bitmask"` or `"relative"`.
+        index_width: bits of one relative index (0 otherwise).
+        entries: stored values, fillers included.
+        total_bits: the cost, as in the module docstring.
+    """
+
+    size: int
+    nonzeros: int
+    dtype_bits: int
+    value_bits: int
+    codebook_size: int
+    index: str
+    index_width: int
+    entries: int
+    total_bits: int
+
+    @property
+    def index_bits(self):
+        if self.index == "bitmask":
+            return self.size
+        return self.entries * self.index_width
+
+
+def _code_width(count, widths):
+    """The smallest allowed width that can number `count` codes (at least 1 bit)."""
+    need = max(1, math.ceil(math.log2(max(count, 1))))
+    for width in widths:
+        if width >= need:
+            return width
+    return None
+
+
+def _gaps(positions):
+    """Distances between successive non-zero positions, the first from -1."""
+    return np.diff(np.concatenate([[-1], positions])).astype(np.int64)
+
+
+def _fillers(gaps, width):
+    """Filler entries needed when a gap may be at most `2**width`."""
+    if gaps.size == 0:
+        return 0
+    return int(np.sum((gaps - 1) >> width))
+
+
+def plan(kernel, *, index_widths=ANY_WIDTH, code_widths=ANY_WIDTH):
+    """Returns the cheapest `Plan` for a kernel (a NumPy array).
+
+    Args:
+        kernel: the kernel's values.
+        index_widths: widths allowed for relative indices.
+        code_widths: widths allowed for codebook codes (ascending).
+    """
+    flat = np.asarray(kernel).reshape(-1)
+    size = int(flat.size)
+    dtype_bits = int(flat.dtype.itemsize * 8)
+    nonzero = flat != 0
+    positions = np.flatnonzero(nonzero)
+    nnz = int(positions.size)
+    distinct = np.unique(flat[nonzero])
+    gaps = _gaps(positions)
+
+    # Each candidate: (index, width, entries, index_bits, stores_zeros).
+    layouts = []
+    if nnz == size:
+        layouts.append(("none", 0, size, 0, False))
+    else:
+        layouts.append(("none", 0, size, 0, True))
+        layouts.append(("bitmask", 0, nnz, size, False))
+        for width in index_widths:
+            fillers = _fillers(gaps, width)
+            entries = nnz + fillers
+            layouts.append(("relative", width, entries, entries * width, fillers > 0))
+
+    best = None
+    for index, width, entries, index_bits, stores_zeros in layouts:
+        options = [(dtype_bits, 0)]
+        codes = int(distinct.size) + int(stores_zeros)
+        code_width = _code_width(codes, code_widths)
+        if code_width is not None and code_width < dtype_bits:
+            options.append((code_width, codes))
+        for value_bits, codebook in options:
+            total = entries * value_bits + codebook * CODEBOOK_BITS + index_bits
+            candidate = Plan(
+                size, nnz, dtype_bits, value_bits, codebook, index, width, entries, total
+            )
+            if best is None or total < best.total_bits:
+                best = candidate
+    return best
+
+
+# -- packing -------------------------------------------------------------------
+
+
+def pack(codes, width):
+    """Packs non-negative integers below `2**width` into bytes (big-endian in a byte).
+
+    Widths 1, 2, 4 and 8 give a uint8 array, 16 a uint16 array.
+    """
+    codes = np.asarray(codes, dtype=np.int64).reshape(-1)
+    if width == 16:
+        return codes.astype(np.uint16)
+    if width == 8:
+        return codes.astype(np.uint8)
+    per_byte = 8 // width
+    padded = np.zeros(-(-codes.size // per_byte) * per_byte, dtype=np.int64)
+    padded[: codes.size] = codes
+    padded = padded.reshape(-1, per_byte)
+    shifts = np.array([8 - width * (i + 1) for i in range(per_byte)], dtype=np.int64)
+    return np.sum(padded << shifts, axis=1).astype(np.uint8)
+
+
+def unpack(packed, width, count):
+    """The inverse of `pack`, in TensorFlow ops: `count` int32 codes."""
+    import tensorflow as tf
+
+    values = tf.cast(packed, tf.int32)
+    if width in (8, 16):
+        return values[:count]
+    per_byte = 8 // width
+    shifts = tf.constant([8 - width * (i + 1) for i in range(per_byte)], tf.int32)
+    codes = tf.bitwise.bitwise_and(
+        tf.bitwise.right_shift(values[:, None], shifts[None, :]), (1 << width) - 1
+    )
+    return tf.reshape(codes, [-1])[:count]
+
+
+# -- encode / decode -----------------------------------------------------------
+
+
+def encode(kernel, kernel_plan):
+    """Returns `{name: array}` holding the kernel as `kernel_plan` says.
+
+    Keys: `values` (floats) or `codes` + `codebook`; `bitmask` or `gaps` for
+    the index.
+    """
+    kernel = np.asarray(kernel)
+    flat = kernel.reshape(-1)
+    p = kernel_plan
+    if p.index == "none":
+        stored = flat
+        arrays = {}
+    elif p.index == "bitmask":
+        stored = flat[flat != 0]
+        arrays = {"bitmask": pack((flat != 0).astype(np.int64), 1)}
+    else:
+        gaps = _gaps(np.flatnonzero(flat))
+        limit = 1 << p.index_width
+        # A gap g is written as ceil(g / limit) entries: fillers of `limit`, then the rest.
+        counts = -(-gaps // limit)
+        ends = np.cumsum(counts) - 1
+        steps = np.full(int(counts.sum()), limit, dtype=np.int64)
+        steps[ends] = gaps - (counts - 1) * limit
+        stored = np.zeros(steps.size, dtype=flat.dtype)
+        stored[ends] = flat[flat != 0]
+        arrays = {"gaps": pack(steps - 1, p.index_width)}
+    if p.codebook_size:
+        codebook, codes = np.unique(stored, return_inverse=True)
+        arrays["codebook"] = codebook.astype(np.float32)
+        arrays["codes"] = pack(codes, p.value_bits)
+    else:
+        arrays["values"] = stored
+    return arrays
+
+
+def decode(arrays, kernel_plan, shape, dtype):
+    """Rebuilds the dense kernel from `encode`'s arrays with TensorFlow ops only."""
+    import tensorflow as tf
+
+    p = kernel_plan
+    if p.codebook_size:
+        codes = unpack(arrays["codes"], p.value_bits, p.entries)
+        values = tf.gather(tf.cast(arrays["codebook"], dtype), codes)
+    else:
+        values = tf.cast(arrays["values"], dtype)
+    if p.index == "none":
+        return tf.reshape(values, shape)
+    if p.index == "bitmask":
+        bits = unpack(arrays["bitmask"], 1, p.size)
+        positions = tf.where(bits > 0)
+    else:
+        steps = tf.cast(unpack(arrays["gaps"], p.index_width, p.entries), tf.int64) + 1
+        positions = (tf.cumsum(steps) - 1)[:, None]
+    dense = tf.scatter_nd(positions, values, tf.constant([p.size], tf.int64))
+    return tf.reshape(dense, shape)

@@ -1,0 +1,88 @@
+"""Reading what a compression run leaves behind: `model.keras` and `history.json`.
+
+A run directory holds `model.keras` (the final, stripped model) and optionally
+`history.json`:
+
+    {"baseline_accuracy": 0.991,
+     "stages": [{"name": "prune", "accuracy_before": 0.991, "accuracy_after": 0.990}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tfadmm.errors import ModelError
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+
+
+def model_file(path):
+    """The `.keras` file of `path`: the file itself, or a run directory's `model.keras`."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, MODEL_FILE)
+        if not os.path.isfile(path):
+            raise ModelError(f"No {MODEL_FILE} in the run directory. Received: {path}")
+        return path
+    if not path.endswith(".keras"):
+        raise ModelError(
+            f"Expected a .keras file or a run directory. Received: {path}"
+        )
+    if not os.path.isfile(path):
+        raise ModelError(f"Model file not found. Received: {path}")
+    return path
+
+
+def load_model(path):
+    """Loads the model at `path` (a `.keras` file or a run directory), in safe mode.
+
+    Raises:
+        ModelError: no model there, or a file Keras cannot load.
+    """
+    import keras
+
+    import tfadmm  # noqa: F401  (registers tfadmm's classes for wrapped models)
+
+    path = model_file(path)
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises many types for a bad file.
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"Cannot load model '{path}': {message}") from error
+
+
+def load_history(path):
+    """`(baseline_accuracy, stages)` from a run directory's `history.json`.
+
+    The baseline is `baseline_accuracy`, or else `baseline.test_accuracy` (as
+    the recipe runner writes it). Returns `(None, [])` for a `.keras` file or a
+    run without history; the stages come as
+    `{"stage", "accuracy_before", "accuracy_after"}` dicts for `tfadmm.build_report`.
+
+    Raises:
+        ModelError: a `history.json` that is not valid JSON of that shape.
+    """
+    path = os.fspath(path)
+    file = os.path.join(path, HISTORY_FILE)
+    if not os.path.isdir(path) or not os.path.isfile(file):
+        return None, []
+    try:
+        with open(file, encoding="utf-8") as f:
+            data = json.load(f)
+        stages = [
+            {
+                "stage": stage["name"],
+                "accuracy_before": stage.get("accuracy_before"),
+                "accuracy_after": stage.get("accuracy_after"),
+            }
+            for stage in data.get("stages", [])
+        ]
+        baseline = data.get("baseline_accuracy")
+        if baseline is None and isinstance(data.get("baseline"), dict):
+            # The recipe runner writes {"baseline": {"test_accuracy": ...}}.
+            baseline = data["baseline"].get("test_accuracy")
+        return baseline, stages
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ModelError(f"Invalid {file}: {type(error).__name__}: {error}") from error
