@@ -1,5 +1,6 @@
 """tfadmm: progressive ADMM pruning and quantization for Keras 3."""
 
+from tfadmm import data, models
 from tfadmm.admm_model import ADMMModel
 from tfadmm.constraints import Chain, Constraint, NMSparsity, Sparsity
 from tfadmm.kernel_state import KernelState
@@ -14,6 +15,8 @@ __all__ = [
     "NMSparsity",
     "Sparsity",
     "__version__",
+    "data",
+    "models",
     "project",
     "strip",
     "wrap",
