@@ -11,6 +11,8 @@ from tfadmm.errors import DataError
 
 # Datasets TFDS cannot download: their archives go into <data_dir>/downloads/manual.
 MANUAL = ("imagenet2012",)
+# Datasets whose labelled evaluation split is not "test" (ImageNet's "test" has no labels).
+TEST_SPLITS = {"imagenet2012": "validation"}
 
 
 def default_data_dir():
@@ -105,9 +107,10 @@ def load_tfds(name, *, data_dir=None, download=True):
             split=split, as_supervised=True, shuffle_files=False, decoders=decoders
         )
 
-    splits = {"train": "train", "test": "test" if "test" in info.splits else "validation"}
-    if not info.splits:  # mock data: every split name is accepted
-        splits["test"] = "test"
+    test_split = TEST_SPLITS.get(name, "test")
+    if info.splits and test_split not in info.splits:
+        test_split = "validation"
+    splits = {"train": "train", "test": test_split}
 
     def read(split, start, stop):
         ds = read_split(f"{splits[split]}[{start}:{stop}]")
