@@ -1,3 +1,5 @@
+"""Fixed seeds and quiet TensorFlow for every test."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -8,5 +10,5 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _seed():
-    keras.utils.set_random_seed(1234)
+    keras.utils.set_random_seed(0)
     yield

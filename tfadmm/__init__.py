@@ -1,6 +1,6 @@
 """tfadmm: progressive ADMM pruning and quantization for Keras 3."""
 
-from tfadmm import callbacks
+from tfadmm import callbacks, data, models
 from tfadmm.admm_model import ADMMModel
 from tfadmm.constraints import Chain, Constraint, NMSparsity, Sparsity
 from tfadmm.export import evaluate_tflite, export
@@ -20,8 +20,10 @@ __all__ = [
     "__version__",
     "build_report",
     "callbacks",
+    "data",
     "evaluate_tflite",
     "export",
+    "models",
     "project",
     "strip",
     "wrap",

@@ -1,0 +1,6 @@
+"""Datasets as the papers train on them: `tfadmm.data.load(name) -> Splits`."""
+
+from tfadmm.data.loading import SOURCES, load
+from tfadmm.data.splits import Splits
+
+__all__ = ["SOURCES", "Splits", "load"]

@@ -1,0 +1,36 @@
+"""`Splits`: the train / validation / test pipelines of one dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """The batched pipelines `tfadmm.data.load` returns.
+
+    Every dataset yields `(x, y)` batches: `x` float32 NHWC, normalised the way
+    the papers train (see `tfadmm.data.load`), `y` int64 class indices.
+
+    Attributes:
+        train: shuffled, augmented training batches.
+        validation: held-out training examples, evaluated like `test`; None
+            when `validation_split=0`.
+        test: the dataset's test split.
+        num_classes: number of classes (labels are `0 .. num_classes - 1`).
+        input_shape: `(height, width, channels)` of one example of `x`.
+        name: the dataset's name.
+        num_examples: examples per split, `{"train": .., "validation": .., "test": ..}`.
+        origin: where the examples were read from, for logs and reports.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    num_classes: int
+    input_shape: tuple
+    name: str
+    num_examples: dict = dataclasses.field(default_factory=dict)
+    origin: str = ""
