@@ -182,6 +182,11 @@ def build_splits(raw, spec, *, name, batch_size, validation_split, take, seed, a
     shape = input_shape_for(spec, raw.image_shape)
     common = dict(shape=shape, augment=augment, cache=cache, seed=seed, batch_size=batch_size)
     train = _pipeline(raw, spec, "train", 0, n_train, training=True, **common)
+
+    def make_train(train_seed):
+        options = {**common, "seed": train_seed}
+        return _pipeline(raw, spec, "train", 0, n_train, training=True, **options)
+
     validation = None
     if n_val:
         validation = _pipeline(
@@ -197,4 +202,5 @@ def build_splits(raw, spec, *, name, batch_size, validation_split, take, seed, a
         name=name,
         num_examples={"train": n_train, "validation": n_val, "test": n_test},
         origin=raw.origin,
+        make_train=make_train,
     )

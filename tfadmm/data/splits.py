@@ -34,3 +34,14 @@ class Splits:
     name: str
     num_examples: dict = dataclasses.field(default_factory=dict)
     origin: str = ""
+    make_train: object = dataclasses.field(default=None, compare=False, repr=False)
+
+    def train_for_seed(self, seed):
+        """A fresh training pipeline whose order and augmentation depend on `seed` only.
+
+        A resumable run asks for one per epoch with a seed that names the epoch,
+        so that a resumed epoch sees exactly the batches of an uninterrupted one.
+        """
+        if self.make_train is None:
+            return self.train
+        return self.make_train(seed)

@@ -144,6 +144,9 @@ class _Run:
         self.emit(f"loading data '{self.recipe.data.name}'")
         self.splits = load_data(self.recipe)
         self.steps = _cardinality(self.splits.train)
+        from tfadmm.callbacks import ADMMTensorBoard
+
+        self.board = ADMMTensorBoard(self.dir.path("logs"))
 
         current = self._starting_model()
         total = len(self.recipe.stages)
@@ -158,8 +161,12 @@ class _Run:
         self.history["final_accuracy"] = self.history["stages"][-1]["test_accuracy"]
         write_json(self.dir.path("history.json"), self.history)
         self._write_report(plain)
-        self.state.update(status="done", position=None)
+        self.board.close()
+        checkpoint = self.state.get("checkpoint")
+        self.state.update(status="done", position=None, checkpoint=None)
         self.dir.write_state(self.state)
+        if checkpoint:  # the stages' models hold everything it had
+            self.dir.path(checkpoint).unlink(missing_ok=True)
         self.emit(f"done: {final}")
         return RunResult(self.dir.root, final, self.history)
 
@@ -227,6 +234,7 @@ class _Run:
                   **self._accuracies(admm)}
         record["accuracy_after"] = record["test_accuracy"]
         self.history["stages"].append(record)
+        self._log_stage(index, stage, admm, record)
         stage_dir = self.dir.stage_dir(index, stage.name)
         save_model(admm, stage_dir / "model.keras")
         write_json(stage_dir / "metrics.json", record)
@@ -253,13 +261,38 @@ class _Run:
     def _train(self, model, position, start, epochs, label):
         for epoch in range(start, epochs):
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
+            self.board.step = self._global_epoch(position, epoch)
             model.fit(
-                _epoch_data(self.splits.train, self.recipe.seed, position, epoch),
+                self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
                 validation_data=self.splits.validation,
-                epochs=1, verbose=self.verbose, callbacks=[_Progbar(), *self.callbacks],
+                epochs=1, verbose=self.verbose,
+                callbacks=[_Progbar(), self.board, *self.callbacks],
             )
             _check_finite(model, label)
             self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
+
+    def _global_epoch(self, position, epoch):
+        """The epoch's index in the whole run: the step of its TensorBoard values."""
+        done = self.recipe.baseline.epochs if self.recipe.baseline else 0
+        if position[0] == "baseline":
+            return epoch
+        for stage in self.recipe.stages[: position[0]]:
+            done += stage.admm.epochs + stage.retrain.epochs
+        if position[1] == "retrain":
+            done += self.recipe.stages[position[0]].admm.epochs
+        return done + epoch
+
+    def _log_stage(self, index, stage, model, record):
+        """Stage accuracies and the compression report, in TensorBoard."""
+        import tensorflow as tf
+
+        from tfadmm import report
+
+        step = self._global_epoch((index, "retrain"), stage.retrain.epochs)
+        with self.board.writer.as_default(step=index + 1):
+            tf.summary.scalar("stages/val_accuracy", record["val_accuracy"])
+            tf.summary.scalar("stages/test_accuracy", record["test_accuracy"])
+        self.board.write_report(report.build_report(model), step=step, name=stage.name)
 
     def _resume_model(self, prefix):
         position = self.state.get("position") or []
@@ -324,20 +357,14 @@ def _cardinality(dataset):
     return steps
 
 
-def _epoch_data(dataset, seed, position, epoch):
-    """The training data for one epoch, reshuffled from a seed that names the epoch.
+def _epoch_seed(seed, position, epoch):
+    """A seed for one epoch's data that depends only on (seed, stage, phase, epoch).
 
-    An epoch's order depends only on (seed, phase, epoch), so a resumed run
-    sees the same batches as an uninterrupted one.
+    So a resumed run sees the same batches as an uninterrupted one.
     """
-    import tensorflow as tf
-
     phase = {"baseline": 1, "admm": 2, "retrain": 3}[position[-1]]
     stage = position[0] if isinstance(position[0], int) else -1
-    epoch_seed = (seed * 1_000_003 + (stage + 1) * 10_007 + phase * 1_009 + epoch) % (2**31)
-    return dataset.shuffle(64, seed=epoch_seed, reshuffle_each_iteration=False).prefetch(
-        tf.data.AUTOTUNE
-    )
+    return (seed * 1_000_003 + (stage + 1) * 10_007 + phase * 1_009 + epoch) % (2**31)
 
 
 def _check_finite(model, label):
