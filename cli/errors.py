@@ -36,6 +36,15 @@ def friendly_errors(command):
             if debug:
                 raise
             raise click.ClickException(str(error)) from None
+        except click.ClickException:
+            raise
+        except Exception as error:  # noqa: BLE001 - the boundary: one line, not a traceback
+            if debug:
+                raise
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {error} (rerun with --debug for the "
+                "traceback, and please report it)"
+            ) from None
         except KeyboardInterrupt:
             if debug:
                 raise

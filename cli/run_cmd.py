@@ -69,18 +69,23 @@ def validate(recipes, overrides, no_model):
     """
     from tfadmm.errors import RecipeError
     from tfadmm.recipes import load_recipe
-    from tfadmm.recipes.checks import check_against_model
+    from tfadmm.recipes.checks import check_against_model, planned_rates
 
     problems = []
     for path in recipes:
         try:
             recipe = load_recipe(path, overrides)
+            plan = ""
             if not no_model:
-                check_against_model(recipe)
+                rates = planned_rates(recipe, check_against_model(recipe))
+                plan = "; pruning rate by stage: " + ", ".join(
+                    f"{stage.name} {rate:.1f}x" if rate else f"{stage.name} -"
+                    for stage, rate in zip(recipe.stages, rates, strict=True)
+                )
         except RecipeError as error:
             problems.append(str(error))
             continue
-        click.echo(f"{path}: ok ({len(recipe.stages)} stages)")
+        click.echo(f"{path}: ok ({len(recipe.stages)} stages{plan})")
     if problems:
         raise RecipeError("\n".join(problems))
 

@@ -70,9 +70,7 @@ def resolve_targets(model, targets):
 
     resolved = {}
     for layer_name, kernels in layers.items():
-        pattern = layer_name if layer_name in constraints else next(
-            (p for p in constraints if fnmatch.fnmatchcase(layer_name, p)), None
-        )
+        pattern = winning_pattern(layer_name, constraints)
         if pattern is None:
             continue
         constraint = constraints[pattern]
@@ -86,6 +84,13 @@ def resolve_targets(model, targets):
                 ) from None
             resolved[(layer_name, kernel_name)] = (constraint, variable)
     return resolved
+
+
+def winning_pattern(layer_name, patterns):
+    """The pattern that decides a layer: its exact name, else the first that matches."""
+    if layer_name in patterns:
+        return layer_name
+    return next((p for p in patterns if fnmatch.fnmatchcase(layer_name, p)), None)
 
 
 def match_layers(model, patterns):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tfadmm.errors import RecipeError, TfadmmError
 from tfadmm.recipes.loader import _Reader, _sparsity_of, format_path
-from tfadmm.targets import resolve_targets
+from tfadmm.targets import resolve_targets, winning_pattern
 
 # Input shape and classes of the datasets the zoo is used with, so that a
 # recipe's model can be built without loading its data.
@@ -50,27 +50,55 @@ def check_against_model(recipe, model=None):
     reader = _Reader(recipe.source, recipe.lines)
     sparsity = {}
     for index, stage in enumerate(recipe.stages):
+        valid = True
         for pattern, constraint in stage.targets:
             path = ("stages", index, "targets", pattern)
             try:
-                resolved = resolve_targets(model, {pattern: constraint})
+                resolve_targets(model, {pattern: constraint})
             except ValueError as error:
                 message = str(error).split(": ", 1)[-1]
                 reader.errors.append(f"{reader.where(path)}: {format_path(path)}: {message}")
-                continue
+                valid = False
+        if not valid:
+            continue
+        patterns = stage.target_dict
+        for (layer, _), (constraint, _) in resolve_targets(model, patterns).items():
             value = _sparsity_of(constraint)
-            for (layer, _), _unused in resolved.items():
-                if value is None:
-                    continue
-                before = sparsity.get(layer)
-                if before is not None and value < before[0]:
-                    reader.fail(path + ("sparsity",),
-                                f"at least {before[0]} for layer '{layer}' (its sparsity in "
-                                f"stage '{before[1]}'): pruned weights stay pruned", value)
-                sparsity[layer] = (value, stage.name)
+            if value is None:
+                continue
+            path = ("stages", index, "targets", winning_pattern(layer, patterns), "sparsity")
+            before = sparsity.get(layer)
+            if before is not None and value < before[0]:
+                reader.fail(path, f"at least {before[0]} for layer '{layer}' (its sparsity in "
+                            f"stage '{before[1]}'): pruned weights stay pruned", value)
+            sparsity[layer] = (value, stage.name)
     if reader.errors:
         raise RecipeError("\n".join(reader.errors))
     return model
+
+
+def planned_rates(recipe, model):
+    """The pruning rate each stage aims at: weights of the pruned kernels / those kept.
+
+    Kernels keep their sparsity from earlier stages; a stage with no pruning
+    target repeats the rate before it (None when nothing is pruned yet).
+    """
+    import math
+
+    kept = {}
+    rates = []
+    for stage in recipe.stages:
+        for (layer, kernel), (constraint, variable) in resolve_targets(
+            model, stage.target_dict
+        ).items():
+            sparsity = _sparsity_of(constraint)
+            if sparsity is not None:
+                size = math.prod(variable.shape)
+                kept[(layer, kernel)] = (size, size - math.floor(sparsity * size))
+        total = sum(size for size, _ in kept.values())
+        remaining = sum(k for _, k in kept.values())
+        rates.append(total / remaining if remaining else None)
+    return rates
 
 
 def dry_run(recipe):
