@@ -265,7 +265,7 @@ class _Run:
             model.fit(
                 self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
                 validation_data=self.splits.validation,
-                epochs=1, verbose=self.verbose,
+                epochs=1, verbose=self.verbose, shuffle=False,
                 callbacks=[_Progbar(), self.board, *self.callbacks],
             )
             _check_finite(model, label)

@@ -1,0 +1,111 @@
+import pathlib
+
+import pytest
+from click.testing import CliRunner
+
+from tfadmm_cli.main import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY = """\
+version: 1
+name: tiny
+model: {zoo: lenet5}
+data: {name: fashion_mnist, batch_size: 64, take: 128}
+stages:
+  - name: half
+    targets: {"fc*": {sparsity: 0.5}}
+"""
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def test_version_and_help():
+    assert _invoke("--version").output.startswith("tfadmm, version ")
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    for command in ("run", "validate", "report", "evaluate", "export"):
+        assert command in result.output
+
+
+def test_validate_ok_prints_the_planned_rate(tiny):
+    result = _invoke("validate", tiny)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{tiny}: ok (1 stages; pruning rate by stage: half 2.0x)\n"
+
+
+def test_validate_bad_recipe_exits_2_with_every_problem(tiny):
+    tiny.write_text(TINY.replace("sparsity: 0.5", "sparsity: 1.5").replace("take: 128", "tak: 1"))
+    result = _invoke("validate", tiny)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: {tiny}:4: data.tak: expected one of the keys name, source, path, batch_size, "
+        "validation_split, take, augment. Received: 'tak'\n"
+        f"{tiny}:7: stages[0].targets.fc*.sparsity: expected a number in [0, 1). "
+        "Received: 1.5\n"
+    )
+
+
+def test_validate_catches_patterns_that_match_no_layer(tiny):
+    tiny.write_text(TINY.replace('"fc*"', '"dense*"'))
+    result = _invoke("validate", tiny)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: {tiny}:7: stages[0].targets.dense*: the pattern matches no compressible "
+        "layer. Compressible layers: conv1, conv2, fc1, fc2\n"
+    )
+
+
+def test_run_refuses_an_existing_directory_and_conflicting_flags(tiny, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = _invoke("run", tiny, "--output", out)
+    assert result.exit_code == 1
+    assert result.output.endswith(
+        f"Error: {out}: the run directory already exists and is not empty; pass --resume to "
+        "continue that run or --force to start over.\n"
+    )
+    assert (out / "precious.txt").read_text() == "keep me"
+    result = _invoke("run", tiny, "--resume", "--force")
+    assert result.exit_code == 2
+    assert "--resume and --force exclude each other." in result.output
+
+
+def test_run_with_a_bad_override_exits_2(tiny):
+    result = _invoke("run", tiny, "--set", "stages.0.admm.epochs=-1")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: {tiny}:6: stages[0].admm.epochs: expected an integer >= 0. Received: -1\n"
+    )
+
+
+def test_dry_run_builds_model_and_pipeline(tiny):
+    result = _invoke("run", tiny, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"{tiny}: ok: model 'lenet5' (431,080 parameters) on 'fashion_mnist' (28, 28, 1) -> "
+        "(10,), 2 training batches, 1 stages\n"
+    )
+
+
+def test_shipped_quickstart_runs_from_the_cli(tmp_path):
+    out = tmp_path / "q"
+    result = _invoke(
+        "run", ROOT / "recipes" / "quickstart.yaml", "--output", out, "--quiet",
+        "--set", "data.take=256", "--set", "baseline.epochs=1",
+        "--set", "stages.prune-10x.admm.epochs=1", "--set", "stages.prune-10x.retrain.epochs=1",
+    )
+    assert result.exit_code == 0, result.output
+    assert f"watch it with: tensorboard --logdir {out / 'logs'}" in result.output
+    assert "[tfadmm] stage 1/1 prune-10x: ADMM epoch 1/1" in result.output
+    assert "pruning rate (compressed kernels): 10.1x" in result.output
+    assert (out / "model.keras").exists()

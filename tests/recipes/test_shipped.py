@@ -1,0 +1,43 @@
+"""Every recipe in recipes/ parses; the LeNet-5 ones also resolve on their model."""
+
+import pathlib
+
+import pytest
+
+from tfadmm.recipes import load_recipe
+from tfadmm.recipes.checks import check_against_model, planned_rates
+
+RECIPES = sorted((pathlib.Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+FAST = [p for p in RECIPES if p.stem.startswith(("lenet5", "quickstart"))]
+
+
+def test_there_is_a_recipe_for_every_experiment_of_the_paper():
+    assert {p.stem for p in RECIPES} >= {
+        "quickstart", "lenet5_mnist_246x", "lenet5_mnist_binary", "alexnet_imagenet_36x",
+        "vgg16_imagenet_34x", "vgg16_cifar10_11x", "vgg16_cifar10_40x", "vgg16_cifar10_binary",
+        "resnet18_imagenet_6x", "resnet50_imagenet_8x", "mobilenetv2_cifar10",
+    }
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipe_parses(path):
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem
+    assert recipe.stages
+
+
+@pytest.mark.parametrize("path", FAST, ids=lambda p: p.stem)
+def test_lenet_recipes_resolve_on_their_model(path):
+    check_against_model(load_recipe(path))
+
+
+def test_planned_rates_of_the_headline_recipes():
+    recipe = load_recipe(next(p for p in RECIPES if p.stem == "lenet5_mnist_246x"))
+    rates = planned_rates(recipe, check_against_model(recipe))
+    assert [round(r) for r in rates] == [123, 246]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in RECIPES if p not in FAST], ids=lambda p: p.stem)
+def test_big_recipes_resolve_on_their_model(path):
+    check_against_model(load_recipe(path))
