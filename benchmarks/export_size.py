@@ -43,16 +43,22 @@ def lenet5():
 def measure(rate, folder):
     keras.utils.set_random_seed(rate)
     model = tfadmm.strip(tfadmm.wrap(lenet5(), {"*": tfadmm.Sparsity(1 - 1 / rate)}))
+    return measure_model(model, folder, f"{rate}x")
+
+
+def measure_model(model, folder, label):
+    """Export sizes of one compressed model: tfadmm's SavedModel, TFLite, gzipped .keras."""
     report = tfadmm.build_report(model)
-    compact = tfadmm.export(model, folder / f"sm{rate}")
-    tflite = tfadmm.export(model, folder / f"m{rate}.tflite", "tflite", measure_dense=False)
-    model.save(folder / f"m{rate}.keras")
-    gzipped = len(gzip.compress((folder / f"m{rate}.keras").read_bytes(), compresslevel=9))
+    stem = label.replace(" ", "_").replace("/", "_")
+    compact = tfadmm.export(model, folder / f"sm{stem}")
+    tflite = tfadmm.export(model, folder / f"m{stem}.tflite", "tflite", measure_dense=False)
+    model.save(folder / f"m{stem}.keras")
+    gzipped = len(gzip.compress((folder / f"m{stem}.keras").read_bytes(), compresslevel=9))
     x = np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype("float32")
-    served = tf.saved_model.load(str(folder / f"sm{rate}")).signatures["serving_default"]
+    served = tf.saved_model.load(str(folder / f"sm{stem}")).signatures["serving_default"]
     diff = float(np.max(np.abs(served(tf.constant(x))["output_0"].numpy() - model(x).numpy())))
     return {
-        "target": f"{rate}x",
+        "target": label,
         "pruning rate": f"{report.pruning_rate:.1f}x",
         "non-zeros": f"{report.nonzeros:,}",
         "dense SavedModel": compact.dense_savedmodel_bytes,

@@ -1,0 +1,178 @@
+"""What every benchmark shares: the data, the dense LeNet-5 baseline, per-layer rates, timing.
+
+The dense baseline is trained once and cached in `benchmarks/cache/` (git-ignored):
+`baseline.keras`, `baseline.npz` (the weights by layer name, for the tfmot side,
+which runs in its own virtualenv) and `baseline.json` (its accuracies).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+if os.environ.get("BENCH_THREADS"):  # several benchmark processes side by side
+    tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["BENCH_THREADS"]))
+    tf.config.threading.set_inter_op_parallelism_threads(2)
+
+HERE = pathlib.Path(__file__).resolve().parent
+CACHE = HERE / "cache"
+RESULTS_DIR = HERE / "results"
+LAYERS = ("conv1", "conv2", "fc1", "fc2")
+LAYER_SIZES = {"conv1": 500, "conv2": 25_000, "fc1": 400_000, "fc2": 5_000}
+# ECCV 2018 (Zhang et al.), LeNet-5 at 71.2x: the share of each layer's weights kept.
+ECCV_KEPT = {"conv1": 0.20, "conv2": 0.08, "fc1": 0.009, "fc2": 0.07}
+BATCH_SIZE = 128
+VALIDATION_SPLIT = 0.1
+BASELINE_EPOCHS = 15
+
+
+def layer_sparsities(rate, kept=ECCV_KEPT, sizes=LAYER_SIZES):
+    """Per-layer sparsities for an overall pruning `rate`, in the proportions of `kept`.
+
+    Every layer keeps `min(1, c * kept[layer])` of its weights, with one factor
+    `c` for all layers chosen (by bisection) so that the total kept is
+    `sum(sizes) / rate`: a layer that would keep more than all its weights keeps
+    them all and the others make up for it. Counts are rounded the way
+    `tfadmm.Sparsity` rounds them (`keep = size - floor(sparsity * size)`).
+
+    Args:
+        rate: total weights / non-zero weights, > 1 (e.g. 246 for 246x).
+        kept: `{layer: share kept}` giving the proportions (ECCV 2018's by default).
+        sizes: `{layer: number of weights}`.
+
+    Returns:
+        `{layer: sparsity}`, each in [0, 1).
+
+    Example:
+        >>> layer_sparsities(71.2)  # about the ECCV 2018 figures
+        {'conv1': 0.8, 'conv2': 0.92, 'fc1': 0.991, 'fc2': 0.93}
+    """
+    if not rate > 1:
+        raise ValueError(f"Invalid `rate`: expected a number > 1. Received: rate={rate!r}")
+    total = sum(sizes.values())
+    goal = total / rate
+
+    def kept_with(c):
+        return sum(min(1.0, c * kept[n]) * sizes[n] for n in sizes)
+
+    low, high = 0.0, 1.0
+    while kept_with(high) < goal:
+        high *= 2
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if kept_with(mid) < goal else (low, mid)
+    c = (low + high) / 2
+    out = {}
+    for name, size in sizes.items():
+        keep = max(1, round(min(1.0, c * kept[name]) * size))
+        out[name] = (size - keep) / size if keep < size else 0.0
+    return out
+
+
+def achieved_rate(model, layers=LAYERS):
+    """Total kernel weights / non-zero kernel weights of `layers`."""
+    kernels = [keras.ops.convert_to_numpy(model.get_layer(n).kernel) for n in layers]
+    return sum(k.size for k in kernels) / max(1, sum(int(np.count_nonzero(k)) for k in kernels))
+
+
+def load_splits(seed=0, take=None):
+    """Fashion-MNIST as `tfadmm.data.load` makes it (batch 128, last 10 % of train held out)."""
+    from tfadmm import data
+
+    return data.load(
+        "fashion_mnist", batch_size=BATCH_SIZE, validation_split=VALIDATION_SPLIT,
+        take=take, seed=seed,
+    )
+
+
+def compile_classifier(model, optimizer):
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def accuracy(model, dataset):
+    """Top-1 accuracy of a logits model on a batched dataset."""
+    correct = total = 0
+    for x, y in dataset:
+        logits = model(x, training=False)
+        correct += int(np.sum(np.argmax(keras.ops.convert_to_numpy(logits), -1) == y.numpy()))
+        total += int(y.shape[0])
+    return correct / max(1, total)
+
+
+def baseline_paths(tag=""):
+    stem = f"baseline{tag}"
+    return CACHE / f"{stem}.keras", CACHE / f"{stem}.npz", CACHE / f"{stem}.json"
+
+
+def dense_baseline(splits, *, epochs=BASELINE_EPOCHS, tag="", log=print):
+    """The cached dense LeNet-5 (trained here the first time): `(model, record)`.
+
+    Adam 1e-3, cosine-decayed to 0 over `epochs`; the epoch with the best
+    validation accuracy is kept (never the test set). `tag` names a separate
+    cache entry (the quick mode's baseline on a subset).
+    """
+    from tfadmm import models
+
+    keras_path, npz_path, json_path = baseline_paths(tag)
+    if keras_path.exists() and json_path.exists() and npz_path.exists():
+        return keras.models.load_model(keras_path), json.loads(json_path.read_text())
+    CACHE.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    model = models.get("lenet5")
+    steps = int(splits.train.cardinality())
+    compile_classifier(
+        model, keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, epochs * steps))
+    )
+    best, best_weights, start = -1.0, None, time.perf_counter()
+    for epoch in range(epochs):
+        model.fit(splits.train_for_seed(1000 + epoch), epochs=1, verbose=0)
+        val = accuracy(model, splits.validation)
+        log(f"baseline epoch {epoch + 1}/{epochs}: validation {val:.4f}")
+        if val > best:
+            best, best_weights = val, model.get_weights()
+    model.set_weights(best_weights)
+    record = {
+        "epochs": epochs,
+        "val_accuracy": best,
+        "test_accuracy": accuracy(model, splits.test),
+        "seconds": time.perf_counter() - start,
+    }
+    model.save(keras_path)
+    np.savez(npz_path, **export_weights(model))
+    json_path.write_text(json.dumps(record, indent=2))
+    return model, record
+
+
+def export_weights(model):
+    """`{"<layer>/kernel": array, "<layer>/bias": array}` for the four LeNet-5 layers."""
+    out = {}
+    for name in LAYERS:
+        layer = model.get_layer(name)
+        out[f"{name}/kernel"] = keras.ops.convert_to_numpy(layer.kernel)
+        out[f"{name}/bias"] = keras.ops.convert_to_numpy(layer.bias)
+    return out
+
+
+def clone(model):
+    """A fresh copy of a plain Keras model with the same weights."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def fmt_rate(rate):
+    return f"{rate:.0f}x" if rate >= 10 or math.isclose(rate, round(rate)) else f"{rate:.1f}x"
