@@ -8,14 +8,15 @@ output channel: the last kernel axis),
 with `Q` from its code set, and returns zero outside the support (zero stays
 reserved for pruned weights). Binary has a closed form; the other sets
 alternate `Q <- nearest codes of x / a` and `a <- <x, Q> / <Q, Q>`, which never
-increases the distance, and keep the best iterate.
+increases the distance, and keep the best iterate. That is a heuristic (the
+problem is not convex): close to, not always at, the optimum.
 
-| class        | codes                                   | initial scale          |
-|--------------|-----------------------------------------|------------------------|
-| `Binary`     | {-1, +1}                                 | (closed form) mean abs |
-| `Ternary`    | {-1, 0, +1}                              | mean abs               |
-| `Quantize`   | {-m .. m}, m = 2^(bits-1) - 1            | mean abs / (m / 2)     |
-| `PowerOfTwo` | {0} and {+-2^-k, k = 0 .. 2^(bits-1)-2}  | max abs                |
+| class        | codes                                  | starting scales          |
+|--------------|----------------------------------------|--------------------------|
+| `Binary`     | {-1, +1}                               | (closed form) mean abs   |
+| `Ternary`    | {-1, 0, +1}                            | mean abs; max abs        |
+| `Quantize`   | {-m .. m}, m = 2^(bits-1) - 1          | mean abs / (m/2); max/m  |
+| `PowerOfTwo` | {0} and {+-2^-k, k = 0 .. 2^(bits-1)-2} | max abs                  |
 
 Each quantizer also exposes the two halves of its projection, `fit_scale` and
 `quantize(x, scale)`, so progressive mapping (`tfadmm.project(model,
@@ -91,18 +92,18 @@ def _squared_distance(x, codes, scale, support, per_channel):
     return _group_sum(ops.square(x - scale * codes) * support, per_channel)
 
 
-def fit_alternating(x, codes_fn, initial_scale, iterations, per_channel=False, support=None):
+def fit_alternating(x, codes_fn, initial_scales, iterations, per_channel=False, support=None):
     """The scale of the best iterate of `Q <- codes_fn(x / a)`, `a <- <x, Q> / <Q, Q>`.
 
     Each half-step minimises `||x - a * Q||^2` over one variable, so the
-    distance never grows; the best iterate is kept all the same (it is the
-    last one up to rounding).
+    distance never grows along one run; the problem is not convex, so the run
+    starts from each of `initial_scales` and the best iterate of all is kept.
 
     Args:
         x: a float tensor.
         codes_fn: maps `x / a` to the nearest codes.
-        initial_scale: the starting scale, shaped like one scale per group.
-        iterations: scale updates after the initial one.
+        initial_scales: starting scales, each shaped like one scale per group.
+        iterations: scale updates after each start.
         per_channel: one scale per output channel (last axis) instead of one.
         support: optional 0/1 tensor; only supported entries count.
 
@@ -110,23 +111,22 @@ def fit_alternating(x, codes_fn, initial_scale, iterations, per_channel=False, s
         The scale, `x`'s rank with size 1 along the grouped axes.
     """
     support = full_support(x, support)
-    scale = initial_scale
-    best_scale = scale
-    best = None
-    for step in range(iterations + 1):
-        codes = codes_fn(x / _safe(scale)) * support
-        distance = _squared_distance(x, codes, scale, support, per_channel)
-        if best is None:
-            best = distance
-        else:
-            better = distance < best
-            best_scale = ops.where(better, scale, best_scale)
-            best = ops.where(better, distance, best)
-        if step == iterations:
-            break
-        norm = _group_sum(ops.square(codes), per_channel)
-        fitted = _group_sum(x * codes, per_channel) / ops.maximum(norm, _EPS)
-        scale = ops.where(norm > 0, fitted, scale)
+    best_scale, best = None, None
+    for scale in initial_scales:
+        for step in range(iterations + 1):
+            codes = codes_fn(x / _safe(scale)) * support
+            distance = _squared_distance(x, codes, scale, support, per_channel)
+            if best is None:
+                best_scale, best = scale, distance
+            else:
+                better = distance < best
+                best_scale = ops.where(better, scale, best_scale)
+                best = ops.where(better, distance, best)
+            if step == iterations:
+                break
+            norm = _group_sum(ops.square(codes), per_channel)
+            fitted = _group_sum(x * codes, per_channel) / ops.maximum(norm, _EPS)
+            scale = ops.where(norm > 0, fitted, scale)
     return best_scale
 
 
@@ -140,11 +140,19 @@ def binary_scale(x, per_channel=False, support=None):
 
 
 def uniform_scale(x, m, initial_divisor=1.0, per_channel=False, iterations=5, support=None):
-    """The fitted scale of the levels `a * {-m, ..., m}`, from `mean |x| / initial_divisor`."""
+    """The fitted scale of the levels `a * {-m, ..., m}`.
+
+    Alternation starts from `mean |x| / initial_divisor` (the papers' start)
+    and from `max |x| / m` (the largest weight on the top level, which keeps
+    any point that uses the top level where it is).
+    """
     support = full_support(x, support)
-    initial = _mean_abs(x, support, per_channel) / initial_divisor
+    starts = (
+        _mean_abs(x, support, per_channel) / initial_divisor,
+        _max_abs(x, support, per_channel) / m,
+    )
     return fit_alternating(
-        x, lambda r: uniform_codes(r, m), initial, iterations, per_channel, support
+        x, lambda r: uniform_codes(r, m), starts, iterations, per_channel, support
     )
 
 
@@ -154,7 +162,7 @@ def power_of_two_scale(x, bits, per_channel=False, iterations=5, support=None):
     return fit_alternating(
         x,
         lambda r: power_of_two_codes(r, bits),
-        _max_abs(x, support, per_channel),
+        (_max_abs(x, support, per_channel),),
         iterations,
         per_channel,
         support,
@@ -180,7 +188,8 @@ def project_ternary(x, per_channel=False, iterations=5, support=None):
     """Projects `x` onto `a * {-1, 0, +1}`, approximately.
 
     Alternates `Q <- clip(round(x / a), -1, 1)`, `a <- <x, Q> / <Q, Q>` from
-    `a = mean |x|`; a supported weight may land on 0 (a level).
+    `a = mean |x|` and from `a = max |x|`, keeping the best iterate; a
+    supported weight may land on 0 (a level).
 
     Example:
         >>> project_ternary(np.array([0.1, -1.0, 1.2, 0.9])).values
@@ -195,7 +204,8 @@ def project_quantize(x, bits, per_channel=False, iterations=5, support=None):
     """Projects `x` onto `a * {-m, ..., m}`, `m = 2^(bits-1) - 1`, approximately.
 
     Alternates `Q <- clip(round(x / a), -m, m)`, `a <- <x, Q> / <Q, Q>` from
-    `a = mean |x| / (m / 2)`; a supported weight may land on 0 (a level).
+    `a = mean |x| / (m / 2)` and from `a = max |x| / m`, keeping the best
+    iterate; a supported weight may land on 0 (a level).
 
     Example:
         >>> project_quantize(np.array([0.1, -1.0, 2.0, 3.0]), bits=3).values
@@ -323,8 +333,8 @@ class Ternary(Quantizer):
 
     Args:
         per_channel: one scale per output channel instead of one per kernel.
-        iterations: scale updates of the alternating fit (0: round with the
-            initial scale `mean |W|`).
+        iterations: scale updates of the alternating fit from each start
+            (0: the better of rounding with `mean |W|` and with `max |W|`).
     """
 
     def __init__(self, per_channel=False, iterations=5):
@@ -352,8 +362,9 @@ class Quantize(Quantizer):
     Args:
         bits: bits per weight, an integer in [2, 8].
         per_channel: one scale per output channel instead of one per kernel.
-        iterations: scale updates of the alternating fit (0: round with the
-            initial scale `mean |W| / (m / 2)`).
+        iterations: scale updates of the alternating fit from each start
+            (0: the better of rounding with `mean |W| / (m / 2)` and with
+            `max |W| / m`).
 
     Example:
         >>> tfadmm.wrap(model, {"fc*": tfadmm.Sparsity(0.9) & tfadmm.Quantize(4)})
