@@ -49,19 +49,22 @@ def lenet5():
     )
 
 
-def variants():
+def variants(per_channel=False):
     """`{name: (description, [stage targets, ...])}`."""
+    binary = tfadmm.Binary(per_channel)
+    four_bit = tfadmm.Quantize(4, per_channel)
     return {
         "binary": (
             "{-a, +a}; conv2+fc1, then conv1+fc2",
-            [{"conv2": tfadmm.Binary(), "fc1": tfadmm.Binary()},
-             {"conv1": tfadmm.Binary(), "fc2": tfadmm.Binary()}],
+            [{"conv2": binary, "fc1": binary}, {"conv1": binary, "fc2": binary}],
         ),
-        "ternary": ("{-a, 0, +a}, all layers", [dict.fromkeys(LAYERS, tfadmm.Ternary())]),
-        "4-bit": ("a * {-7..7}, all layers", [dict.fromkeys(LAYERS, tfadmm.Quantize(4))]),
+        "ternary": (
+            "{-a, 0, +a}, all layers", [dict.fromkeys(LAYERS, tfadmm.Ternary(per_channel))]
+        ),
+        "4-bit": ("a * {-7..7}, all layers", [dict.fromkeys(LAYERS, four_bit)]),
         "8x pruned + 4-bit": (
             "Sparsity(0.875) & Quantize(4), all layers",
-            [dict.fromkeys(LAYERS, tfadmm.Sparsity(0.875) & tfadmm.Quantize(4))],
+            [dict.fromkeys(LAYERS, tfadmm.Sparsity(0.875) & four_bit)],
         ),
     }
 
@@ -90,7 +93,7 @@ def compress(dense, stages, train, args):
         model = tfadmm.wrap(
             model, targets, rho=args.rho, update_every_steps=args.update_every
         )
-        _compile(model, args.learning_rate).fit(*train, epochs=args.admm_epochs, **fit)
+        _compile(model, args.admm_learning_rate).fit(*train, epochs=args.admm_epochs, **fit)
         _compile(model, args.learning_rate / 10)
         if args.fraction is None:
             tfadmm.project(model)
@@ -123,7 +126,10 @@ def render(rows, args, dense_accuracy):
         "",
         f"Train {args.train_size or 60000}, test {args.test_size or 10000} images; dense "
         f"{args.epochs} epochs; per stage {args.admm_epochs} ADMM + {args.retrain_epochs} "
-        f"retraining epochs; rho {args.rho} (x1.3 per update); mapping "
+        f"retraining epochs; rho {args.rho} (x1.3 per update, "
+        f"{f'every {args.update_every} steps' if args.update_every else 'once per epoch'}); "
+        "scales "
+        f"{'per output channel' if args.per_channel else 'per layer'}; mapping "
         f"{'progressive, ' + str(args.fraction) if args.fraction else 'hard, all at once'}.",
         "",
         "| model | levels / stages | accuracy | drop (pp) | distinct kernel values "
@@ -149,10 +155,14 @@ def parse_args(argv=None):
                         help="masked retraining epochs per stage (per step if progressive)")
     parser.add_argument("--fraction", type=float, default=None,
                         help="progressive mapping: share mapped per step (e.g. 0.3)")
-    parser.add_argument("--rho", type=float, default=1e-3)
-    parser.add_argument("--update-every", type=int, default=None,
-                        help="steps between Z/U updates (default: once per epoch)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--rho", type=float, default=1e-2, help="initial ADMM rho")
+    parser.add_argument("--update-every", type=int, default=100,
+                        help="steps between Z/U updates (0: once per epoch)")
+    parser.add_argument("--per-channel", action="store_true",
+                        help="one scale per output channel instead of per layer")
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="dense training (retraining uses a tenth)")
+    parser.add_argument("--admm-learning-rate", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--test-size", type=int, default=None)
@@ -160,12 +170,13 @@ def parse_args(argv=None):
     parser.add_argument("--output", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
+    args.update_every = args.update_every or None
     if args.quick:
         args.epochs = args.admm_epochs = args.retrain_epochs = 1
         args.train_size = args.train_size or 10000
         args.test_size = args.test_size or 2000
         # About 3 Z/U updates in the single ADMM epoch.
-        args.update_every = args.update_every or max(1, args.train_size // args.batch_size // 3)
+        args.update_every = max(1, args.train_size // args.batch_size // 3)
     return args
 
 
@@ -180,7 +191,7 @@ def main(argv=None):
     print(f"dense: {dense_accuracy:.2%}", flush=True)
 
     rows = []
-    for name, (description, stages) in variants().items():
+    for name, (description, stages) in variants(args.per_channel).items():
         if args.only and name not in args.only:
             continue
         start = time.time()
