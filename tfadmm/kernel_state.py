@@ -33,6 +33,9 @@ class KernelState(keras.layers.Layer):
         u: the scaled dual variable.
         mask: 1 where the weight trains, 0 where it is held at `z`.
         dual_residual: `rho * ||Z_k - Z_{k-1}||` at the last Z-step.
+        scale: a quantized kernel's scale per output channel, fixed by the
+            first (progressive) mapping step.
+        mapping_total: the weights that mapping started with; 0 before it.
     """
 
     def __init__(self, layer_name, kernel_name, constraint, shape, active=True, **kwargs):
@@ -76,6 +79,7 @@ class KernelState(keras.layers.Layer):
         self.z.assign(self.constraint(w, support))
         self.u.assign(ops.zeros_like(w))
         self.dual_residual.assign(0.0)
+        self.mapping_total.assign(0)
 
     def freeze(self, w):
         """Holds every entry of the kernel at its current value."""

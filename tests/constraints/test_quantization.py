@@ -385,6 +385,10 @@ def test_quantized_levels_survive_adamw_with_weight_decay():
     assert len(np.unique(after["fc1"])) == 2
     assert np.count_nonzero(after["fc2"]) <= 32
     assert not np.array_equal(_np(admm_model.model.get_layer("fc3").kernel), last)
+    tfadmm.project(admm_model)  # projecting a mapped model again changes nothing
+    again = _kernels(admm_model)
+    np.testing.assert_array_equal(again["fc1"], mapped["fc1"])
+    np.testing.assert_array_equal(again["fc2"], mapped["fc2"])
 
 
 def test_progressive_mapping_counts_and_frozen_weights(tmp_path):

@@ -11,12 +11,12 @@ alternate `Q <- nearest codes of x / a` and `a <- <x, Q> / <Q, Q>`, which never
 increases the distance, and keep the best iterate. That is a heuristic (the
 problem is not convex): close to, not always at, the optimum.
 
-| class        | codes                                  | starting scales          |
-|--------------|----------------------------------------|--------------------------|
-| `Binary`     | {-1, +1}                               | (closed form) mean abs   |
-| `Ternary`    | {-1, 0, +1}                            | mean abs; max abs        |
-| `Quantize`   | {-m .. m}, m = 2^(bits-1) - 1          | mean abs / (m/2); max/m  |
-| `PowerOfTwo` | {0} and {+-2^-k, k = 0 .. 2^(bits-1)-2} | max abs                  |
+| class        | codes                                    | starting scales         |
+|--------------|------------------------------------------|-------------------------|
+| `Binary`     | {-1, +1}                                 | (closed form) mean abs  |
+| `Ternary`    | {-1, 0, +1}                              | mean abs; max abs       |
+| `Quantize`   | {-m .. m}, m = 2^(bits-1) - 1            | mean abs / (m/2); max/m |
+| `PowerOfTwo` | {0} and {+-2^-k : k = 0 .. 2^(bits-1)-2} | max abs                 |
 
 Each quantizer also exposes the two halves of its projection, `fit_scale` and
 `quantize(x, scale)`, so progressive mapping (`tfadmm.project(model,
