@@ -142,6 +142,11 @@ def render(rows, args, dense_accuracy):
             f"| {name} | {description} | {acc:.2%} | {100 * (dense_accuracy - acc):+.2f} | "
             f"{distinct} | {rate:.1f}x | {minutes:.1f} |"
         )
+    lines += [
+        "",
+        "Every compressed model starts from the dense one and trains for its stages' epochs "
+        "on top, so a negative drop can be extra training rather than compression.",
+    ]
     return "\n".join(lines) + "\n"
 
 
