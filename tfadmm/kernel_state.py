@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfadmm import admm
+from tfadmm import admm, mapping
 from tfadmm.constraints import get as get_constraint
 
 
@@ -33,6 +33,9 @@ class KernelState(keras.layers.Layer):
         u: the scaled dual variable.
         mask: 1 where the weight trains, 0 where it is held at `z`.
         dual_residual: `rho * ||Z_k - Z_{k-1}||` at the last Z-step.
+        scale: a quantized kernel's scale per output channel, fixed by the
+            first (progressive) mapping step.
+        mapping_total: the weights that mapping started with; 0 before it.
     """
 
     def __init__(self, layer_name, kernel_name, constraint, shape, active=True, **kwargs):
@@ -49,6 +52,14 @@ class KernelState(keras.layers.Layer):
         self.mask = self.add_weight(name="mask", shape=self.shape, initializer="ones", **state)
         self.dual_residual = self.add_weight(
             name="dual_residual", shape=(), initializer="zeros", **state
+        )
+        # Progressive mapping: the scale fixed at the first step, one per output
+        # channel, and the number of weights there were to map (0: not started).
+        self.scale = self.add_weight(
+            name="scale", shape=self.shape[-1:], initializer="ones", **state
+        )
+        self.mapping_total = self.add_weight(
+            name="mapping_total", shape=(), initializer="zeros", **dict(state, dtype="int64")
         )
         self.built = True
 
@@ -68,6 +79,7 @@ class KernelState(keras.layers.Layer):
         self.z.assign(self.constraint(w, support))
         self.u.assign(ops.zeros_like(w))
         self.dual_residual.assign(0.0)
+        self.mapping_total.assign(0)
 
     def freeze(self, w):
         """Holds every entry of the kernel at its current value."""
@@ -86,13 +98,42 @@ class KernelState(keras.layers.Layer):
         self.z.assign(new.z)
         self.u.assign(new.u)
 
-    def hard_map(self, w):
-        """Projects W itself, fixes the mask, and returns the new kernel value."""
+    def hard_map(self, w, fraction=None):
+        """Projects W itself, fixes the mask, and returns the new kernel value.
+
+        A quantized kernel (`freezes_values`) maps `fraction` of its weights
+        per call, those closest to their levels (see `tfadmm.mapping`); None
+        maps all that are left.
+        """
+        if self.constraint.freezes_values:
+            return self._map_levels(w, fraction)
         projection = self.constraint.project(w, self.mask)
         self.z.assign(projection.values)
         self.u.assign(ops.zeros_like(w))
         self.mask.assign(self.constraint.retrain_mask(projection))
         return projection.values
+
+    def _map_levels(self, w, fraction):
+        if int(ops.convert_to_numpy(self.mapping_total)) == 0:
+            projection, scale = mapping.fit(self.constraint, w, self.mask)
+            self.z.assign(projection.values)
+            self.u.assign(ops.zeros_like(w))
+            self.mapping_total.assign(ops.cast(ops.sum(projection.support), "int64"))
+            if scale is None:
+                self.mask.assign(self.constraint.retrain_mask(projection))
+                return projection.values
+            self.scale.assign(mapping.channel_scale(scale, self.shape))
+            self.mask.assign(projection.support)
+        unmapped = ops.convert_to_tensor(self.mask)
+        if float(ops.convert_to_numpy(ops.sum(unmapped))) == 0:
+            return self.masked(w)
+        quantizer = mapping.split_quantizer(self.constraint)[1]
+        levels = quantizer.quantize(w, self.scale, unmapped)
+        count = mapping.step_count(fraction, int(ops.convert_to_numpy(self.mapping_total)))
+        chosen = mapping.closest(w, levels, self.scale, unmapped, count)
+        self.z.assign(ops.where(chosen > 0, levels, self.z))
+        self.mask.assign(unmapped * (1.0 - chosen))
+        return self.masked(w)
 
     def masked(self, w):
         """W where the mask is 1, Z (the held values) where it is 0."""

@@ -10,6 +10,7 @@ from keras import ops
 from tfadmm.admm_model import ADMMModel
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.kernel_state import KernelState
+from tfadmm.mapping import check_fraction, fully_mapped
 from tfadmm.targets import match_layers, resolve_targets
 
 
@@ -86,6 +87,12 @@ def wrap(
                 "The model is still in its ADMM phase: call tfadmm.project(model) "
                 "to finish that stage before wrapping it for the next one."
             )
+        if not fully_mapped(model):
+            raise ValueError(
+                "The model's progressive mapping is unfinished: call "
+                "tfadmm.project(model) to map the remaining weights before wrapping "
+                "it for the next stage."
+            )
         previous = model.pairs()
         model = model.model
     if not isinstance(model, keras.Model):
@@ -141,7 +148,7 @@ def wrap(
     return admm_model
 
 
-def project(model):
+def project(model, fraction=None):
     """Hard-maps every active kernel into its set and starts masked retraining.
 
     `W <- project(W)` (pruning keeps the top-k of W itself); the masks are then
@@ -149,15 +156,24 @@ def project(model):
     levels through any further `fit`, whatever the optimizer does. The ADMM
     penalty is off from here on.
 
+    With `fraction`, quantized kernels map progressively: each call snaps and
+    freezes the next `fraction` of their weights (of those there were to map),
+    the ones closest to their levels, with the scale fitted at the first call;
+    the others keep training. Call it again after retraining until
+    `tfadmm.fully_mapped(model)`, or use `tfadmm.map_progressively`. Pruning
+    maps fully at the first call; a call without `fraction` maps all the rest.
+
     Args:
         model: an `ADMMModel` from `tfadmm.wrap`.
+        fraction: None, or the share of quantized weights to map, in (0, 1].
 
     Returns:
         The same model, for chaining.
     """
     _check_admm_model(model, "project")
+    check_fraction(fraction)
     for state, variable in model.pairs(active_only=True):
-        values = state.hard_map(ops.cast(variable, "float32"))
+        values = state.hard_map(ops.cast(variable, "float32"), fraction)
         variable.assign(ops.cast(values, variable.dtype))
     model.phase_index.assign(1)
     model.train_function = None
@@ -169,7 +185,8 @@ def strip(model):
 
     The result holds no tfadmm class: `keras.models.load_model` reads it
     without tfadmm installed. A model still in its ADMM phase is projected
-    first, so the returned weights are always inside their sets. The returned
+    first (and the rest of a progressive mapping is mapped), so the returned
+    weights are always inside their sets. The returned
     model shares its variables with the wrapper.
 
     Args:
@@ -179,7 +196,7 @@ def strip(model):
         The original `keras.Model`.
     """
     _check_admm_model(model, "strip")
-    if model.phase == "admm":
+    if not fully_mapped(model):
         project(model)
     model.apply_masks()
     return model.model

@@ -2,17 +2,37 @@
 
 from tfadmm.constraints.base import Chain, Constraint, Projection
 from tfadmm.constraints.nm_sparsity import NMSparsity, project_n_m
+from tfadmm.constraints.quantization import (
+    Binary,
+    PowerOfTwo,
+    Quantize,
+    Quantizer,
+    Ternary,
+    project_binary,
+    project_power_of_two,
+    project_quantize,
+    project_ternary,
+)
 from tfadmm.constraints.registry import get
 from tfadmm.constraints.sparsity import Sparsity, project_sparsity, top_k_mask
 
 __all__ = [
+    "Binary",
     "Chain",
     "Constraint",
     "NMSparsity",
+    "PowerOfTwo",
     "Projection",
+    "Quantize",
+    "Quantizer",
     "Sparsity",
+    "Ternary",
     "get",
+    "project_binary",
     "project_n_m",
+    "project_power_of_two",
+    "project_quantize",
     "project_sparsity",
+    "project_ternary",
     "top_k_mask",
 ]

@@ -139,6 +139,10 @@ class Chain(Constraint):
         self.first.check_shape(shape)
         self.second.check_shape(shape)
 
+    def diagnostics(self, w, support):
+        kept = self.first.project(w, support)
+        return {**self.first.diagnostics(w, support), **self.second.diagnostics(w, kept.support)}
+
     def get_config(self):
         return {
             "first": keras.saving.serialize_keras_object(self.first),

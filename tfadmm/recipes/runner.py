@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 
 import keras
@@ -10,6 +11,7 @@ import yaml
 
 from tfadmm.admm_model import ADMMModel
 from tfadmm.errors import DataError, ModelError, TfadmmError
+from tfadmm.mapping import fully_mapped
 from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json
 from tfadmm.wrapping import project, strip, wrap
 
@@ -224,11 +226,15 @@ class _Run:
 
         if phase == "admm":
             self._train(admm, (index, "admm"), start, stage.admm.epochs, f"{label}: ADMM")
-            self._hard_map(admm, stage)
+            # Hard mapping: everything, or the first share of a progressive mapping.
+            project(admm, fraction=stage.retrain.progressive_fraction)
             compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps))
             self.dir.commit_checkpoint(admm, self.state, (index, "retrain", 0))
             start = 0
-        self._train(admm, (index, "retrain"), start, stage.retrain.epochs, f"{label}: retrain")
+        self._train(admm, (index, "retrain"), start, stage.retrain.epochs, f"{label}: retrain",
+                    before_epoch=_mapping_schedule(admm, stage.retrain))
+        if not fully_mapped(admm):
+            project(admm)  # fewer retraining epochs than mapping steps: map the rest now
 
         record = {"name": stage.name, "accuracy_before": self._previous_accuracy(),
                   **self._accuracies(admm)}
@@ -245,21 +251,12 @@ class _Run:
                   f"(validation {record['val_accuracy']:.4f})")
         return admm
 
-    def _hard_map(self, admm, stage):
-        fraction = stage.retrain.progressive_fraction
-        if fraction:
-            from tfadmm import wrapping
-
-            mapper = getattr(wrapping, "map_progressively", None)
-            if mapper is not None:
-                mapper(admm, lambda: None, fraction=fraction)
-                return
-        project(admm)
-
     # -- helpers ---------------------------------------------------------------
 
-    def _train(self, model, position, start, epochs, label):
+    def _train(self, model, position, start, epochs, label, before_epoch=None):
         for epoch in range(start, epochs):
+            if before_epoch is not None and before_epoch(epoch):
+                self.emit(f"{label}: mapped the next share of quantized weights")
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
             self.board.step = self._global_epoch(position, epoch)
             model.fit(
@@ -334,6 +331,27 @@ class _Run:
 
         write_text(self.dir.path("report.md"), report.render_markdown(built))
         write_text(self.dir.path("report.json"), report.to_json(built))
+
+
+def _mapping_schedule(model, retrain):
+    """For progressive mapping: maps the next share before every k-th retraining epoch.
+
+    The first share is mapped when the ADMM phase ends; the others are spread
+    evenly over the retraining epochs. The mapping state lives in the model, so
+    a resumed run maps at the same epochs.
+    """
+    fraction = retrain.progressive_fraction
+    if not fraction:
+        return None
+    every = max(1, retrain.epochs // math.ceil(1 / fraction))
+
+    def before_epoch(epoch):
+        if epoch == 0 or epoch % every or fully_mapped(model):
+            return False
+        project(model, fraction=fraction)
+        return True
+
+    return before_epoch
 
 
 def _plain(model):
