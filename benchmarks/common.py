@@ -84,14 +84,48 @@ def achieved_rate(model, layers=LAYERS):
     return sum(k.size for k in kernels) / max(1, sum(int(np.count_nonzero(k)) for k in kernels))
 
 
-def load_splits(seed=0, take=None):
-    """Fashion-MNIST as `tfadmm.data.load` makes it (batch 128, last 10 % of train held out)."""
+def load_splits(seed=0, take=None, in_memory=True):
+    """Fashion-MNIST as `tfadmm.data.load` makes it (batch 128, last 10 % of train held out).
+
+    With `in_memory`, the examples the pipelines yield are kept as arrays and each
+    epoch is a fresh permutation of them (`ArraySplits`): the same examples and
+    normalisation (Fashion-MNIST has no augmentation), without re-running the
+    per-example pipeline every epoch, which costs a shared 2-core machine dearly.
+    """
     from tfadmm import data
 
-    return data.load(
+    splits = data.load(
         "fashion_mnist", batch_size=BATCH_SIZE, validation_split=VALIDATION_SPLIT,
         take=take, seed=seed,
     )
+    return ArraySplits(splits) if in_memory else splits
+
+
+def _arrays(dataset):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _batched(x, y):
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH_SIZE).prefetch(2)
+
+
+class ArraySplits:
+    """`tfadmm.data.Splits` held in memory: `train_for_seed(seed)` permutes the arrays."""
+
+    def __init__(self, splits):
+        self.train_x, self.train_y = _arrays(splits.train)
+        self.validation = _batched(*_arrays(splits.validation))
+        self.test = _batched(*_arrays(splits.test))
+        self.num_examples = splits.num_examples
+
+    @property
+    def train(self):
+        return self.train_for_seed(0)
+
+    def train_for_seed(self, seed):
+        order = np.random.default_rng(seed).permutation(len(self.train_x))
+        return _batched(self.train_x[order], self.train_y[order])
 
 
 def compile_classifier(model, optimizer):

@@ -22,7 +22,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def launch(name, config, args, out_dir):
-    method, _, overrides = config.partition(":") if ":" in config else ("", "", config)
+    method, overrides = "", config
+    if not config.lstrip().startswith("{"):
+        method, _, overrides = config.partition(":")
     methods = [method] if method else args.methods
     out = out_dir / f"{name}.json"
     command = [sys.executable, str(HERE / "pruning.py"), "--rates", str(args.rate),

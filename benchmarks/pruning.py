@@ -48,6 +48,9 @@ class ADMMConfig:
         admm_share: share of a stage's epochs in the ADMM phase (the rest retrains).
         rho, rho_multiplier, rho_max: `tfadmm.wrap`'s penalty schedule.
         update_every_steps: steps between Z/U updates (None: once per epoch).
+        rescale_dual: `tfadmm.wrap`'s: keep `rho * U` when rho grows.
+        rho_final: if set, `rho_multiplier` is derived so that rho reaches it at
+            the last Z/U update of each ADMM phase.
         learning_rate: Adam's peak learning rate, ADMM and retraining alike.
         admm_schedule: "constant", or "restart" (cosine decay within each
             Z/U period, restarted at every update, as the authors' code does).
@@ -59,6 +62,8 @@ class ADMMConfig:
     rho_multiplier: float = 1.3
     rho_max: float | None = None
     update_every_steps: int | None = None
+    rho_final: float | None = None
+    rescale_dual: bool = False
     learning_rate: float = 1e-3
     admm_schedule: str = "constant"
     retrain_schedule: str = "cosine"
@@ -95,13 +100,17 @@ def tfadmm_prune(dense, splits, stage_targets, *, budget, seed, config, log=prin
     for stage, (targets, epochs) in enumerate(
         zip(stage_targets, stage_epochs(budget, len(stage_targets)), strict=True)
     ):
-        admm_epochs = min(epochs - 1, max(1, round(config.admm_share * epochs)))
+        admm_epochs = min(epochs - 1, max(1, int(config.admm_share * epochs + 0.5)))
         retrain_epochs = epochs - admm_epochs
+        multiplier = config.rho_multiplier
+        if config.rho_final is not None:
+            updates = admm_epochs * steps // (config.update_every_steps or steps)
+            multiplier = (config.rho_final / config.rho) ** (1 / max(1, updates - 1))
         wrapped = tfadmm.wrap(
             model,
             {name: tfadmm.Sparsity(s) for name, s in targets.items()},
-            rho=config.rho, rho_multiplier=config.rho_multiplier, rho_max=config.rho_max,
-            update_every_steps=config.update_every_steps,
+            rho=config.rho, rho_multiplier=multiplier, rho_max=config.rho_max,
+            update_every_steps=config.update_every_steps, rescale_dual=config.rescale_dual,
         )
         common.compile_classifier(
             wrapped, keras.optimizers.Adam(_admm_lr(config, steps, admm_epochs))
@@ -110,6 +119,7 @@ def tfadmm_prune(dense, splits, stage_targets, *, budget, seed, config, log=prin
             wrapped.fit(splits.train_for_seed(seed * 10_000 + epoch_index), epochs=1, verbose=0)
             epoch_index += 1
         tfadmm.project(wrapped)
+        mapped = common.accuracy(wrapped.model, splits.validation)
         common.compile_classifier(
             wrapped, keras.optimizers.Adam(_retrain_lr(config, retrain_epochs * steps))
         )
@@ -122,7 +132,8 @@ def tfadmm_prune(dense, splits, stage_targets, *, budget, seed, config, log=prin
                 best_val, best_weights = val, wrapped.model.get_weights()
         wrapped.model.set_weights(best_weights)
         log(f"  stage {stage + 1}: {admm_epochs} ADMM + {retrain_epochs} retrain epochs, "
-            f"validation {best_val:.4f}, rate {common.achieved_rate(wrapped.model):.1f}x")
+            f"validation {mapped:.4f} after hard mapping, {best_val:.4f} after retraining, "
+            f"rate {common.achieved_rate(wrapped.model):.1f}x")
         model = wrapped
     return tfadmm.strip(model), {"val_accuracy": best_val}
 
@@ -185,12 +196,21 @@ def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", log=print):
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def model_path(method, rate, seed, tag=""):
+    """Where a tfadmm cell's final (stripped) model is kept, for the export sizes."""
+    return common.CACHE / "models" / f"{method}-{rate:g}x-seed{seed}{tag}.keras"
+
+
 def run_cell(method, dense, splits, rate, *, budget, seed, config, take, tag, log=print):
     if method == "tfmot":
         record = run_tfmot(rate, budget=budget, seed=seed, take=take, tag=tag, log=log)
     else:
-        _, record = run_tfadmm(method, dense, splits, rate, budget=budget, seed=seed,
-                               config=config, log=log)
+        model, record = run_tfadmm(method, dense, splits, rate, budget=budget, seed=seed,
+                                   config=config, log=log)
+        path = model_path(method, rate, seed, tag)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        record["model"] = str(path)
     record.update(method=method, target_rate=rate, seed=seed, budget=budget)
     log(f"{method} {rate}x seed {seed}: test {record['test_accuracy']:.4f} "
         f"(validation {record['val_accuracy']:.4f}), rate {record['rate']:.1f}x, "
@@ -198,7 +218,9 @@ def run_cell(method, dense, splits, rate, *, budget, seed, config, take, tag, lo
     return record
 
 
-DEFAULT_CONFIG = ADMMConfig()
+# Chosen at 246x on validation accuracy (RESULTS.md, "How the defaults were chosen"):
+# Z/U updates every 100 steps with rho x1.07 per update (about x1.3 per epoch).
+DEFAULT_CONFIG = ADMMConfig(update_every_steps=100, rho_multiplier=1.07)
 
 
 def parse_args(argv=None):
@@ -212,10 +234,44 @@ def parse_args(argv=None):
     parser.add_argument("--take", type=int, default=None, help="training images")
     parser.add_argument("--config", default="{}", help="JSON overrides of ADMMConfig")
     parser.add_argument("--out", type=pathlib.Path, default=common.CACHE / "pruning.json")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cells run side by side, one process each")
     args = parser.parse_args(argv)
     if args.quick:
         args.take, args.budget, args.rates, args.seeds = args.take or 6000, 2, [10, 246], [0]
     return args
+
+
+def _cells(args):
+    return [(rate, seed, method) for rate in args.rates for seed in args.seeds
+            for method in args.methods]
+
+
+def _run_parallel(args):
+    """Each cell in its own process (`--jobs` at a time, one thread pool each)."""
+    import concurrent.futures
+
+    parts = args.out.parent / f"{args.out.stem}-parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, BENCH_THREADS=str(max(1, (os.cpu_count() or 2) // args.jobs)))
+
+    def one(cell):
+        rate, seed, method = cell
+        out = parts / f"{method}-{rate:g}x-seed{seed}.json"
+        command = [sys.executable, __file__, "--rates", str(rate), "--seeds", str(seed),
+                   "--methods", method, "--budget", str(args.budget), "--config", args.config,
+                   "--out", str(out)]
+        if args.take:
+            command += ["--take", str(args.take)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        for line in done.stdout.splitlines():
+            print(line, flush=True)
+        if done.returncode:
+            raise RuntimeError(f"{cell} failed:\n{done.stderr[-3000:]}")
+        return json.loads(out.read_text())["records"]
+
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        return [r for records in pool.map(one, _cells(args)) for r in records]
 
 
 def main(argv=None):
@@ -228,18 +284,24 @@ def main(argv=None):
         log=lambda line: print(line, flush=True),
     )
     print(f"baseline: test {baseline['test_accuracy']:.4f}", flush=True)
+
+    def save(records):
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(
+            {"baseline": baseline, "config": dataclasses.asdict(config),
+             "budget": args.budget, "take": args.take, "records": records}, indent=1))
+
+    if args.jobs > 1:
+        records = _run_parallel(args)
+        save(records)
+        return records
     records = []
-    for rate in args.rates:
-        for seed in args.seeds:
-            for method in args.methods:
-                records.append(run_cell(
-                    method, dense, splits, rate, budget=args.budget, seed=seed, config=config,
-                    take=args.take, tag=tag, log=lambda line: print(line, flush=True),
-                ))
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(
-                    {"baseline": baseline, "config": dataclasses.asdict(config),
-                     "budget": args.budget, "take": args.take, "records": records}, indent=1))
+    for rate, seed, method in _cells(args):
+        records.append(run_cell(
+            method, dense, splits, rate, budget=args.budget, seed=seed, config=config,
+            take=args.take, tag=tag, log=lambda line: print(line, flush=True),
+        ))
+        save(records)
     return records
 
 

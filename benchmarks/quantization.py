@@ -8,6 +8,9 @@ first and last (conv1, fc2). Prints the table and writes it to
 
     python benchmarks/quantization.py            # full data, the default epochs
     python benchmarks/quantization.py --quick    # a subset, 1 epoch per phase (~2 min)
+
+`benchmark(dense, splits)` runs the same variants from the benchmarks' shared
+dense baseline and data (`run_all.py`), and adds the export sizes.
 """
 
 from __future__ import annotations
@@ -105,6 +108,74 @@ def compress(dense, stages, train, args):
                 fraction=args.fraction,
             )
     return tfadmm.strip(model)
+
+
+def compress_splits(dense, stages, splits, args, seed=0):
+    """`compress` on `tf.data` splits (the benchmarks' shared data): the stripped model."""
+    keras.utils.set_random_seed(seed)
+    model = keras.models.clone_model(dense)
+    model.set_weights(dense.get_weights())
+    epoch = [0]
+
+    def fit(m, epochs):
+        for _ in range(epochs):
+            m.fit(splits.train_for_seed(seed * 10_000 + epoch[0]), epochs=1, verbose=args.verbose)
+            epoch[0] += 1
+
+    for targets in stages:
+        model = tfadmm.wrap(model, targets, rho=args.rho, update_every_steps=args.update_every)
+        fit(_compile(model, args.admm_learning_rate), args.admm_epochs)
+        _compile(model, args.learning_rate / 10)
+        if args.fraction is None:
+            tfadmm.project(model)
+            fit(model, args.retrain_epochs)
+        else:
+            tfadmm.map_progressively(
+                model, lambda m: fit(m, args.retrain_epochs), fraction=args.fraction
+            )
+    return tfadmm.strip(model)
+
+
+def benchmark(dense, splits, *, quick=False, log=print):
+    """The quantization table for `dense` on `splits` (the shared baseline and data of run_all)."""
+    import tempfile
+
+    import common
+
+    args = parse_args(["--quick"] if quick else [])
+    args.update_every = args.update_every if not quick else 15
+    dense_accuracy = common.accuracy(dense, splits.test)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        dense_bytes = None
+        for name, (description, stages) in variants(args.per_channel).items():
+            start = time.time()
+            model = compress_splits(dense, stages, splits, args)
+            acc = common.accuracy(model, splits.test)
+            exported = tfadmm.export(model, pathlib.Path(tmp) / name)
+            dense_bytes = exported.dense_savedmodel_bytes
+            rows.append((name, description, acc, distinct_values(model), nonzero_rate(model),
+                         (time.time() - start) / 60, exported.bytes, exported.theoretical_bytes))
+            log(f"{name}: {acc:.2%} (drop {100 * (dense_accuracy - acc):+.2f} pp)")
+    lines = [
+        f"From the shared dense baseline ({dense_accuracy:.2%} test); per stage "
+        f"{args.admm_epochs} ADMM + {args.retrain_epochs} retraining epochs; rho {args.rho} "
+        f"(x1.3 every {args.update_every} steps); ADMM Adam {args.admm_learning_rate}, "
+        f"retraining Adam {args.learning_rate / 10}; scales per layer; hard mapping. Bytes: "
+        f"`tfadmm.export` compressed SavedModel (dense SavedModel: {dense_bytes:,} bytes).",
+        "",
+        "| model | levels / stages | test accuracy | drop (pp) | distinct values "
+        "conv1/conv2/fc1/fc2 | pruning rate | SavedModel bytes | vs dense | theoretical "
+        "minimum | minutes |",
+        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|",
+    ]
+    for name, description, acc, distinct, rate, minutes, size, minimum in rows:
+        lines.append(
+            f"| {name} | {description} | {acc:.2%} | {100 * (dense_accuracy - acc):.2f} | "
+            f"{distinct} | {rate:.1f}x | {size:,} | {dense_bytes / size:.1f}x smaller | "
+            f"{minimum:,} | {minutes:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def distinct_values(model):

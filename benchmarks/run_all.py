@@ -1,0 +1,311 @@
+"""Regenerates benchmarks/RESULTS.md: pruning, quantization, training cost, export size.
+
+    python benchmarks/run_all.py            # the full run (see RESULTS.md for its time)
+    python benchmarks/run_all.py --quick    # subsets and 1-2 epochs: a smoke run of every part
+
+Each section can be skipped (`--skip pruning quantization cost export`); a
+skipped section keeps the text it had in RESULTS.md. Pruning records are also
+kept in `benchmarks/cache/pruning.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import common  # noqa: E402
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+RESULTS = common.HERE / "RESULTS.md"
+SECTIONS = ("pruning", "quantization", "cost", "export")
+
+
+def guarded(name, function, *args):
+    """Runs one section; a failure becomes its text, so the other sections still land."""
+    import traceback
+
+    try:
+        return function(*args)
+    except Exception:  # noqa: BLE001 - reported in RESULTS.md and the log
+        text = traceback.format_exc()
+        log(f"{name} failed:\n{text}")
+        return f"(failed: {text.strip().splitlines()[-1]})"
+
+
+def log(line):
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+# -- pruning ---------------------------------------------------------------------
+
+
+def pruning_section(args, baseline):
+    import pruning
+
+    argv = ["--budget", str(args.budget), "--seeds", *map(str, args.seeds),
+            "--rates", *map(str, args.rates), "--out", str(args.pruning_json),
+            "--jobs", str(args.jobs)]
+    if args.take:
+        argv += ["--take", str(args.take)]
+    records = pruning.main(argv)
+    return render_pruning(records, baseline, args), records
+
+
+def _cells(records):
+    cells = {}
+    for r in records:
+        cells.setdefault((r["target_rate"], r["method"]), []).append(r)
+    return cells
+
+
+def best_tfadmm_mode(cells, rate):
+    """The tfadmm mode with the higher mean validation accuracy (the test set is not used)."""
+    modes = [m for m in ("tfadmm-progressive", "tfadmm-oneshot") if (rate, m) in cells]
+    if not modes:
+        return None
+    return max(modes, key=lambda m: statistics.mean(r["val_accuracy"] for r in cells[rate, m]))
+
+
+def render_pruning(records, baseline, args):
+    import pruning
+
+    base = baseline["test_accuracy"]
+    cells = _cells(records)
+    rates = sorted({r for r, _ in cells})
+    config = json.dumps({k: v for k, v in vars(pruning.DEFAULT_CONFIG).items()})
+    lines = [
+        f"Dense baseline: {base:.2%} test ({baseline['val_accuracy']:.2%} validation), "
+        f"{baseline['epochs']} epochs, Adam 1e-3 cosine, best validation epoch; shared by "
+        f"every method. Budget after it: {args.budget} epochs per cell; seeds "
+        f"{', '.join(map(str, args.seeds))}"
+        f"{f'; {args.take} training images' if args.take else ''}. Per-layer kept shares: "
+        "ECCV 2018's (20 / 8 / 0.9 / 7 % at 71.2x) scaled to each rate "
+        "(`common.layer_sparsities`). tfadmm stage settings: "
+        f"`{config}`. Accuracies are means over seeds (each seed's in brackets); "
+        "drop = baseline - accuracy, in points; time = wall seconds per cell.",
+        "",
+        "| rate | method | test accuracy | drop (pp) | validation | achieved rate | time (s) |",
+        "|--:|---|--:|--:|--:|--:|--:|",
+    ]
+    for rate in rates:
+        for method in pruning.METHODS:
+            rs = cells.get((rate, method))
+            if not rs:
+                continue
+            tests = [r["test_accuracy"] for r in rs]
+            mean = statistics.mean(tests)
+            each = f" ({' / '.join(f'{t:.2%}' for t in tests)})" if len(rs) > 1 else ""
+            lines.append(
+                f"| {common.fmt_rate(rate)} | {method} | {mean:.2%}{each} | "
+                f"{100 * (base - mean):.2f} | "
+                f"{statistics.mean(r['val_accuracy'] for r in rs):.2%} | "
+                f"{statistics.mean(r['rate'] for r in rs):.1f}x | "
+                f"{statistics.mean(r['seconds'] for r in rs):.0f} |"
+            )
+    lines += ["", "tfadmm's mode picked by validation accuracy, against tfmot (test accuracy):", "",
+              "| rate | tfadmm mode (by validation) | tfadmm | tfmot | tfadmm - tfmot (pp) |",
+              "|--:|---|--:|--:|--:|"]
+    for rate in rates:
+        mode = best_tfadmm_mode(cells, rate)
+        if mode is None or (rate, "tfmot") not in cells:
+            continue
+        ours = statistics.mean(r["test_accuracy"] for r in cells[rate, mode])
+        peer = statistics.mean(r["test_accuracy"] for r in cells[rate, "tfmot"])
+        lines.append(f"| {common.fmt_rate(rate)} | {mode} | {ours:.2%} | {peer:.2%} | "
+                     f"{100 * (ours - peer):+.2f} |")
+    return "\n".join(lines)
+
+
+# -- quantization ----------------------------------------------------------------
+
+
+def quantization_section(args, dense, splits):
+    import quantization
+
+    return quantization.benchmark(dense, splits, quick=args.quick, log=log)
+
+
+# -- cost ------------------------------------------------------------------------
+
+
+def cost_section(args):
+    import cost
+
+    tag = f"-take{args.take}" if args.take else ""
+    result = cost.measure(repeats=1 if args.quick else 3, take=args.take,
+                          resnet=not args.quick, tag=tag)
+    text = cost.render(result)
+    return (f"Medians of {result['repeats']} interleaved epochs (plus one warm-up each), "
+            f"LeNet-5, batch 128{f', {args.take} training images' if args.take else ''}. "
+            "tfadmm's rows come from one process (`overhead.epoch_costs`); tfmot runs in its "
+            "own Keras 2 process, where its plain fit is measured the same way; each ratio is "
+            "to the plain fit of its own process.\n\n" + text), result
+
+
+# -- export ----------------------------------------------------------------------
+
+
+def export_section(args, records):
+    import export_size
+
+    cells = _cells(records)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate in sorted({r for r, _ in cells}):
+            mode = best_tfadmm_mode(cells, rate)
+            if mode is None:
+                continue
+            record = cells[rate, mode][0]
+            model = keras.models.load_model(record["model"])
+            row = export_size.measure_model(model, pathlib.Path(tmp), f"{common.fmt_rate(rate)}")
+            peer = cells.get((rate, "tfmot"), [{}])[0]
+            row["tfmot stripped .h5, gzipped"] = peer.get("gzipped_bytes", "-")
+            rows.append(row)
+    if not rows:
+        return "(no pruned models: run the pruning section)"
+    order = ["target", "pruning rate", "non-zeros", "dense SavedModel", "compressed SavedModel",
+             "tfmot stripped .h5, gzipped", "TFLite (sparsity)", "gzipped .keras",
+             "theoretical minimum", "max abs diff"]
+    lines = [
+        "Bytes on disk for the trained models of the pruning section (tfadmm: the mode picked "
+        "by validation, seed "
+        f"{args.seeds[0]}; tfmot: its seed-{args.seeds[0]} model, `strip_pruning` then saved "
+        "as .h5 without optimizer and gzip -9). Dense SavedModel: Keras' `model.export` of the "
+        "same model; compressed SavedModel: `tfadmm.export`; TFLite: `tfadmm.export(..., "
+        "'tflite')` (`EXPERIMENTAL_SPARSITY`); gzipped .keras: the tfadmm model saved dense then "
+        "gzip -9; theoretical minimum: non-zeros x 32 bits + the cheaper index, plus biases. "
+        "Measured with `export_size.measure_model`.",
+        "",
+        "| " + " | ".join(order) + " |",
+        "|" + "|".join("--:" for _ in order) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(
+            f"{row[k]:,}" if isinstance(row[k], int) else str(row[k]) for k in order) + " |")
+    return "\n".join(lines)
+
+
+# -- RESULTS.md ------------------------------------------------------------------
+
+TITLES = {
+    "pruning": "1. Pruning quality: LeNet-5, full Fashion-MNIST",
+    "quantization": "2. Quantization quality: LeNet-5, Fashion-MNIST",
+    "cost": "3. Training cost",
+    "export": "4. Export size",
+}
+
+
+def previous_sections(path):
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    out = {}
+    for key, title in TITLES.items():
+        match = re.search(rf"## {re.escape(title)}\n\n(.*?)(?=\n## |\Z)", text, re.S)
+        if match:
+            out[key] = match.group(1).rstrip()
+    return out
+
+
+def write_results(path, sections, command, minutes):
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, " \
+              f"Keras {keras.__version__}"
+    lines = [
+        "# tfadmm benchmarks",
+        "",
+        f"Written by `{command}` on {datetime.date.today()} ({machine}); the run took "
+        f"{minutes:.0f} minutes. Sections not rerun keep their earlier text.",
+        "",
+    ]
+    for key, title in TITLES.items():
+        lines += [f"## {title}", "", sections.get(key, "(not run yet)"), ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--budget", type=int, default=None, help="pruning epochs per cell")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--rates", type=float, nargs="+", default=None)
+    parser.add_argument("--take", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=3, help="pruning cells side by side")
+    parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.take = args.take or 6000
+        args.budget = args.budget or 4
+        args.seeds = args.seeds or [0]
+        args.rates = args.rates or [10, 246]
+        if args.out == RESULTS:
+            args.out = common.CACHE / "RESULTS-quick.md"
+    args.budget = args.budget or FULL_BUDGET
+    args.seeds = args.seeds or FULL_SEEDS
+    args.rates = args.rates or [10, 40, 100, 246]
+    tag = f"-take{args.take}" if args.take else ""
+    args.pruning_json = common.CACHE / f"pruning{tag}.json"
+    return args
+
+
+# The full run: what fits well under an hour on 2 CPU cores (see RESULTS.md).
+FULL_BUDGET = 10
+FULL_SEEDS = [0]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    command = "python benchmarks/run_all.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
+    start = time.time()
+    sections = previous_sections(args.out)
+    splits = common.load_splits(0, take=args.take)
+    tag = f"-take{args.take}" if args.take else ""
+    dense, baseline = common.dense_baseline(
+        splits, epochs=2 if args.take else common.BASELINE_EPOCHS, tag=tag, log=log)
+    log(f"baseline: test {baseline['test_accuracy']:.4f}")
+    records = None
+    quant = None
+    if "quantization" not in args.skip:
+        # Side by side with the pruning cells (separate processes); cost runs alone after.
+        import threading
+
+        def run_quantization():
+            log("quantization")
+            sections["quantization"] = guarded(
+                "quantization", quantization_section, args, dense, splits)
+            log("quantization done")
+
+        quant = threading.Thread(target=run_quantization)
+        quant.start()
+    if "pruning" not in args.skip:
+        log("pruning")
+        sections["pruning"], records = pruning_section(args, baseline)
+    elif args.pruning_json.exists():
+        records = json.loads(args.pruning_json.read_text())["records"]
+    if quant is not None:
+        quant.join()
+    if "cost" not in args.skip:
+        log("cost")
+        sections["cost"] = guarded("cost", lambda: cost_section(args)[0])
+    if "export" not in args.skip and records:
+        log("export")
+        sections["export"] = guarded("export", export_section, args, records)
+    write_results(args.out, sections, command, (time.time() - start) / 60)
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
