@@ -75,3 +75,45 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def render(directories, names=None):
+    """Markdown tables of the exploration runs found in `directories`.
+
+    Finished runs (their JSON records) with validation and test accuracy; and,
+    from the logs, every run's stage-1 validation accuracy (after hard mapping
+    and after retraining), which also covers runs stopped early.
+    """
+    import re
+
+    finished, stages = [], []
+    for directory in directories:
+        for log in sorted(pathlib.Path(directory).glob("*.log")):
+            name = log.stem
+            if names and name not in names:
+                continue
+            out = log.with_suffix(".json")
+            if out.exists():
+                data = json.loads(out.read_text())
+                for r in data["records"]:
+                    finished.append((name, r, data["budget"]))
+            for line in log.read_text().splitlines():
+                match = re.match(r"\s+stage 1: (\d+) ADMM \+ (\d+) retrain epochs, validation "
+                                 r"([\d.]+) after hard mapping, ([\d.]+) after retraining", line)
+                if match:
+                    stages.append((name, *match.groups()))
+                else:
+                    match = re.match(r"\s+stage 1: (\d+) ADMM \+ (\d+) retrain epochs, "
+                                     r"validation ([\d.]+), rate", line)
+                    if match:
+                        stages.append((name, match[1], match[2], "-", match[3]))
+    lines = ["| run | method | budget | validation | test | seconds |", "|---|---|--:|--:|--:|--:|"]
+    for name, r, budget in finished:
+        lines.append(f"| {name} | {r['method']} | {budget} | {r['val_accuracy']:.2%} | "
+                     f"{r['test_accuracy']:.2%} | {r['seconds']:.0f} |")
+    lines += ["", "| run | stage 1 ADMM + retrain epochs | validation after hard mapping | "
+              "after retraining |", "|---|--:|--:|--:|"]
+    for name, admm, retrain, mapped, retrained in stages:
+        mapped = f"{float(mapped):.2%}" if mapped != "-" else "-"
+        lines.append(f"| {name} | {admm} + {retrain} | {mapped} | {float(retrained):.2%} |")
+    return "\n".join(lines)

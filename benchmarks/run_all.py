@@ -200,11 +200,53 @@ def export_section(args, records):
 
 # -- RESULTS.md ------------------------------------------------------------------
 
+EXPLORED = {
+    "base": "the starting point: Z/U once per epoch, rho 1e-3 x1.3 per update, constant Adam 1e-3 "
+            "in ADMM, half the stage's epochs ADMM, cosine retraining, best validation epoch",
+    "oneshot": "base, one stage",
+    "u100r": "Z/U every 100 steps, rho x1.07 per update (about x1.3 per epoch), learning rate "
+             "cosine-decayed within each Z/U period and restarted (the authors' per-period lr)",
+    "u100": "Z/U every 100 steps, rho x1.07 per update, constant ADMM learning rate",
+    "ramp1": "Z/U every 50 steps, rho 1e-3 grown to 1.0 by the last update, restarted lr",
+    "u100r03": "u100r with 30 % of a stage's epochs in ADMM (stopped after stage 1)",
+    "u100r-rescale": "u100r with U rescaled by rho_old / rho_new at each rho increase "
+                     "(stopped after stage 1)",
+}
+
+
+def exploration_section():
+    import explore
+
+    directories = sorted(common.CACHE.glob("explore10*"))
+    if not directories:
+        return None
+    peer = common.CACHE / "tfmot246-b10.json"
+    lines = [
+        "Each run: LeNet-5 at 246x from the shared baseline, budget 10 epochs, seed 0, one "
+        "process per run (several side by side on the 2 shared cores, so seconds are not "
+        "comparable with section 1). Choices read validation accuracy only. Runs:",
+        "",
+        *[f"- `{name}`: {text}" for name, text in EXPLORED.items()],
+        "",
+        "Not explored for lack of time: the ADMM / retraining split on its own (base and "
+        "u100r got 2 + 3 epochs per stage, u100 and ramp1 3 + 2, because of a rounding "
+        "change between them), a constant retraining learning rate, more seeds.",
+        "",
+        explore.render(directories),
+    ]
+    if peer.exists():
+        r = json.loads(peer.read_text())["records"][0]
+        lines += ["", f"tfmot at the same rate and budget: validation {r['val_accuracy']:.2%}, "
+                  f"test {r['test_accuracy']:.2%}."]
+    return "\n".join(lines)
+
+
 TITLES = {
     "pruning": "1. Pruning quality: LeNet-5, full Fashion-MNIST",
     "quantization": "2. Quantization quality: LeNet-5, Fashion-MNIST",
     "cost": "3. Training cost",
     "export": "4. Export size",
+    "exploration": "5. How tfadmm's pruning defaults were chosen",
 }
 
 
@@ -220,14 +262,22 @@ def previous_sections(path):
     return out
 
 
-def write_results(path, sections, command, minutes):
+def previous_header(path):
+    """The "Written by" line of the last run that ran the pruning section."""
+    if not path.exists():
+        return None
+    match = re.search(r"^Written by .*$", path.read_text(encoding="utf-8"), re.M)
+    return match.group(0) if match else None
+
+
+def write_results(path, sections, command, minutes, header=None):
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, " \
               f"Keras {keras.__version__}"
     lines = [
         "# tfadmm benchmarks",
         "",
-        f"Written by `{command}` on {datetime.date.today()} ({machine}); the run took "
-        f"{minutes:.0f} minutes. Sections not rerun keep their earlier text.",
+        header or f"Written by `{command}` on {datetime.date.today()} ({machine}); the run "
+        f"took {minutes:.0f} minutes. Sections not rerun keep their earlier text.",
         "",
     ]
     for key, title in TITLES.items():
@@ -303,7 +353,11 @@ def main(argv=None):
     if "export" not in args.skip and records:
         log("export")
         sections["export"] = guarded("export", export_section, args, records)
-    write_results(args.out, sections, command, (time.time() - start) / 60)
+    explored = exploration_section()
+    if explored and not args.quick:
+        sections["exploration"] = explored
+    header = None if "pruning" not in args.skip else previous_header(args.out)
+    write_results(args.out, sections, command, (time.time() - start) / 60, header)
     log(f"wrote {args.out}")
 
 
