@@ -189,8 +189,8 @@ def timing(args, sparsities, train):
     plain = compile_model(baseline_model(args.baseline), 1e-3)
     pruning = compile_model(
         pruned_model(baseline_model(args.baseline), sparsities, (args.timing + 1) * steps), 1e-3)
-    runs = {"plain": (plain, [], []),
-            "tfmot": (pruning, [tfmot.sparsity.keras.UpdatePruningStep()], [])}
+    runs = {"plain_seconds": (plain, [], []),
+            "tfmot_seconds": (pruning, [tfmot.sparsity.keras.UpdatePruningStep()], [])}
     for repeat in range(args.timing + 1):
         for model, callbacks, times in runs.values():
             data = batches(train, repeat)
@@ -221,8 +221,7 @@ def main(argv=None):
         result = timing(args, sparsities, train)
     else:
         result = prune(args, sparsities, train, validation, test)
-    result["tensorflow"] = tf.__version__
-    result["tfmot"] = tfmot.__version__ if hasattr(tfmot, "__version__") else "?"
+    result["versions"] = {"tensorflow": tf.__version__, "tf_keras": keras.__version__}
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
 
 

@@ -48,7 +48,6 @@ class ADMMConfig:
         admm_share: share of a stage's epochs in the ADMM phase (the rest retrains).
         rho, rho_multiplier, rho_max: `tfadmm.wrap`'s penalty schedule.
         update_every_steps: steps between Z/U updates (None: once per epoch).
-        rescale_dual: `tfadmm.wrap`'s: keep `rho * U` when rho grows.
         rho_final: if set, `rho_multiplier` is derived so that rho reaches it at
             the last Z/U update of each ADMM phase.
         learning_rate: Adam's peak learning rate, ADMM and retraining alike.
@@ -63,7 +62,6 @@ class ADMMConfig:
     rho_max: float | None = None
     update_every_steps: int | None = None
     rho_final: float | None = None
-    rescale_dual: bool = False
     learning_rate: float = 1e-3
     admm_schedule: str = "constant"
     retrain_schedule: str = "cosine"
@@ -110,7 +108,7 @@ def tfadmm_prune(dense, splits, stage_targets, *, budget, seed, config, log=prin
             model,
             {name: tfadmm.Sparsity(s) for name, s in targets.items()},
             rho=config.rho, rho_multiplier=multiplier, rho_max=config.rho_max,
-            update_every_steps=config.update_every_steps, rescale_dual=config.rescale_dual,
+            update_every_steps=config.update_every_steps,
         )
         common.compile_classifier(
             wrapped, keras.optimizers.Adam(_admm_lr(config, steps, admm_epochs))

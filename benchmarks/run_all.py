@@ -209,7 +209,8 @@ EXPLORED = {
     "u100": "Z/U every 100 steps, rho x1.07 per update, constant ADMM learning rate",
     "ramp1": "Z/U every 50 steps, rho 1e-3 grown to 1.0 by the last update, restarted lr",
     "u100r03": "u100r with 30 % of a stage's epochs in ADMM (stopped after stage 1)",
-    "u100r-rescale": "u100r with U rescaled by rho_old / rho_new at each rho increase "
+    "u100r-rescale": "u100r with U rescaled by rho_old / rho_new at each rho increase (a "
+                     "trial library patch, not kept) "
                      "(stopped after stage 1)",
 }
 
