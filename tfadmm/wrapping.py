@@ -79,6 +79,11 @@ def wrap(
             f"(once per epoch). Received: update_every_steps={update_every_steps!r}"
         )
 
+    if keras.backend.backend() == "tensorflow":
+        from tfadmm.backend.multi_worker import enable_if_multi_worker
+
+        enable_if_multi_worker()
+
     previous = []
     if isinstance(model, ADMMModel):
         if model.phase != "retrain":
