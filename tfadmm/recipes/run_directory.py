@@ -19,6 +19,7 @@ a crash or `kill -9` leaves either the old or the new file, never half of one.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -29,6 +30,21 @@ import tempfile
 from tfadmm.errors import TfadmmError
 
 STATE = "state.json"
+_WRITES = contextvars.ContextVar("tfadmm_run_directory_writes", default=True)
+
+
+@contextlib.contextmanager
+def writing(enabled):
+    """Within it, the writers below write only if `enabled` (False: a non-chief worker)."""
+    token = _WRITES.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _WRITES.reset(token)
+
+
+def writes_enabled():
+    return _WRITES.get()
 
 
 def atomic_write(path, writer, *, suffix=""):
@@ -39,6 +55,8 @@ def atomic_write(path, writer, *, suffix=""):
         writer: a function that writes a file at the path it is given.
         suffix: the temporary file's suffix (Keras wants `.keras`).
     """
+    if not writes_enabled():
+        return
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
@@ -111,6 +129,10 @@ class RunDirectory:
                     "new run with --output or --force."
                 )
             return state
+        state = {"recipe_sha256": digest, "status": "running", "position": None,
+                 "checkpoint": None, "completed_stages": 0}
+        if not writes_enabled():  # a non-chief worker: the chief prepares the directory
+            return state
         if self.root.exists() and any(self.root.iterdir()):
             if not force:
                 raise TfadmmError(
@@ -120,8 +142,6 @@ class RunDirectory:
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         write_text(self.path("recipe.yaml"), recipe_text)
-        state = {"recipe_sha256": digest, "status": "running", "position": None,
-                 "checkpoint": None, "completed_stages": 0}
         self.write_state(state)
         return state
 
@@ -141,7 +161,7 @@ class RunDirectory:
         previous = state.get("checkpoint")
         state.update(position=list(position), checkpoint=f"checkpoints/{name}")
         self.write_state(state)
-        if previous and previous != state["checkpoint"]:
+        if previous and previous != state["checkpoint"] and writes_enabled():
             with contextlib.suppress(OSError):
                 self.path(previous).unlink()
 

@@ -10,7 +10,8 @@ import yaml
 
 from tfadmm.admm_model import ADMMModel
 from tfadmm.errors import DataError, ModelError, TfadmmError
-from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json
+from tfadmm.recipes.execution import execution, jit_compile_for
+from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json, writes_enabled
 from tfadmm.wrapping import project, strip, wrap
 
 
@@ -69,7 +70,7 @@ def build_model(recipe, input_shape=None, num_classes=None):
     return models.load(spec.file or spec.function, safe_mode=spec.safe_mode)
 
 
-def compile_model(model, optimizer):
+def compile_model(model, optimizer, jit_compile="auto"):
     """Compiles for classification; logits unless the model ends in a softmax."""
     last = model.layers[-1] if getattr(model, "layers", None) else None
     probabilities = getattr(last, "activation", None) is keras.activations.softmax
@@ -77,6 +78,7 @@ def compile_model(model, optimizer):
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return model
 
@@ -124,7 +126,8 @@ def run_recipe(
     """
     run = _Run(recipe, RunDirectory(output_dir), on_event or (lambda line: None), verbose,
                list(callbacks))
-    return run.execute(resume=resume, force=force)
+    with execution(recipe):  # model build, wrap and compile inside strategy.scope()
+        return run.execute(resume=resume, force=force)
 
 
 class _Run:
@@ -134,6 +137,7 @@ class _Run:
         self.emit = emit
         self.verbose = verbose
         self.callbacks = callbacks
+        self.jit_compile = jit_compile_for(recipe)
 
     # -- the plan --------------------------------------------------------------
 
@@ -146,7 +150,7 @@ class _Run:
         self.steps = _cardinality(self.splits.train)
         from tfadmm.callbacks import ADMMTensorBoard
 
-        self.board = ADMMTensorBoard(self.dir.path("logs"))
+        self.board = ADMMTensorBoard(self.dir.path("logs") if writes_enabled() else _scratch())
 
         current = self._starting_model()
         total = len(self.recipe.stages)
@@ -165,7 +169,7 @@ class _Run:
         checkpoint = self.state.get("checkpoint")
         self.state.update(status="done", position=None, checkpoint=None)
         self.dir.write_state(self.state)
-        if checkpoint:  # the stages' models hold everything it had
+        if checkpoint and writes_enabled():  # the stages' models hold everything it had
             self.dir.path(checkpoint).unlink(missing_ok=True)
         self.emit(f"done: {final}")
         return RunResult(self.dir.root, final, self.history)
@@ -189,10 +193,11 @@ class _Run:
             resumed = self._resume_model(("baseline",))
             model, start = resumed if resumed else (model, 0)
             if not resumed:
-                compile_model(model, spec.optimizer.build(spec.epochs, self.steps))
+                compile_model(model, spec.optimizer.build(spec.epochs, self.steps),
+                              self.jit_compile)
             self._train(model, ("baseline",), start, spec.epochs, "baseline: dense training")
         elif getattr(model, "optimizer", None) is None:
-            compile_model(model, "adam")
+            compile_model(model, "adam", self.jit_compile)
         self.history["baseline"] = self._accuracies(model)
         self.emit(f"baseline: validation accuracy {self.history['baseline']['val_accuracy']:.4f}, "
                   f"test accuracy {self.history['baseline']['test_accuracy']:.4f}")
@@ -216,7 +221,8 @@ class _Run:
                             update_every_steps=stage.admm.update_every_steps)
             except ValueError as error:
                 raise TfadmmError(f"stages[{index}] '{stage.name}': {error}") from None
-            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps))
+            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps),
+                          self.jit_compile)
             phase, start = "admm", 0
         else:
             admm, start = resumed
@@ -225,7 +231,8 @@ class _Run:
         if phase == "admm":
             self._train(admm, (index, "admm"), start, stage.admm.epochs, f"{label}: ADMM")
             self._hard_map(admm, stage)
-            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps))
+            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps),
+                          self.jit_compile)
             self.dir.commit_checkpoint(admm, self.state, (index, "retrain", 0))
             start = 0
         self._train(admm, (index, "retrain"), start, stage.retrain.epochs, f"{label}: retrain")
@@ -334,6 +341,13 @@ class _Run:
 
         write_text(self.dir.path("report.md"), report.render_markdown(built))
         write_text(self.dir.path("report.json"), report.to_json(built))
+
+
+def _scratch():
+    """A throw-away log directory for a worker that does not write the run directory."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="tfadmm-worker-logs-")
 
 
 def _plain(model):
