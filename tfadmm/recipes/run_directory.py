@@ -106,13 +106,17 @@ class RunDirectory:
     def started(self):
         return self.path(STATE).exists()
 
-    def prepare(self, recipe_text, *, resume, force):
+    def prepare(self, recipe_text, *, resume, force, changes=None):
         """Creates, reuses or (with `force`) clears the directory.
 
         Raises:
             TfadmmError: the directory holds a run and neither `resume` nor
                 `force` was given; `resume` of a run made from another recipe;
                 `resume` with nothing to resume.
+
+        With `resume` and `changes`, a different recipe is accepted when
+        `changes(old_recipe_text)` does not raise: the new text replaces
+        `recipe.yaml` and the returned state has `amended=True`.
         """
         digest = recipe_digest(recipe_text)
         if resume:
@@ -122,11 +126,18 @@ class RunDirectory:
                     "Start it without --resume."
                 )
             state = self.read_state()
+            if state.get("recipe_sha256") != digest and changes is not None:
+                changes(self.path("recipe.yaml").read_text(encoding="utf-8"))
+                write_text(self.path("recipe.yaml"), recipe_text)
+                state["recipe_sha256"] = digest
+                self.write_state(state)
+                return {**state, "amended": True}
             if state.get("recipe_sha256") != digest:
                 raise TfadmmError(
                     f"{self.root}: this run was made from another recipe (its recipe.yaml "
-                    "differs); resume it with the same recipe and --set options, or start a "
-                    "new run with --output or --force."
+                    "differs); resume it with the same recipe and --set options, add "
+                    "--allow-changes to change work not yet done, or start a new run with "
+                    "--output or --force."
                 )
             return state
         state = {"recipe_sha256": digest, "status": "running", "position": None,

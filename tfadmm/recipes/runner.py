@@ -100,6 +100,7 @@ def run_recipe(
     on_event=None,
     verbose=1,
     callbacks=(),
+    allow_changes=False,
 ):
     """Runs a recipe into a run directory.
 
@@ -116,6 +117,12 @@ def run_recipe(
             and epoch (`"stage 1/2 prune: ADMM epoch 3/8"`).
         verbose: Keras' verbosity for `fit` (0, 1 progress bar, 2 one line).
         callbacks: extra Keras callbacks for every `fit`.
+        allow_changes: with `resume`, accept a recipe that differs from the
+            run's own in work not yet completed (the phase in progress and
+            later ones: epochs, optimizer, rho, later stages); completed
+            phases, the model, the data and the seed must stay the same. A
+            changed optimizer starts fresh at the resumed epoch; a changed
+            rho restarts the phase's rho schedule there.
 
     Returns:
         A `RunResult`.
@@ -127,7 +134,7 @@ def run_recipe(
     run = _Run(recipe, RunDirectory(output_dir), on_event or (lambda line: None), verbose,
                list(callbacks))
     with execution(recipe):  # model build, wrap and compile inside strategy.scope()
-        return run.execute(resume=resume, force=force)
+        return run.execute(resume=resume, force=force, allow_changes=allow_changes)
 
 
 class _Run:
@@ -141,8 +148,12 @@ class _Run:
 
     # -- the plan --------------------------------------------------------------
 
-    def execute(self, *, resume, force):
-        self.state = self.dir.prepare(recipe_text(self.recipe), resume=resume, force=force)
+    def execute(self, *, resume, force, allow_changes=False):
+        self.state = self.dir.prepare(
+            recipe_text(self.recipe), resume=resume, force=force,
+            changes=self._check_changes if allow_changes else None,
+        )
+        self.amended = self.state.pop("amended", False)
         self.history = self._read_history()
         keras.utils.set_random_seed(self.recipe.seed)
         self.emit(f"loading data '{self.recipe.data.name}'")
@@ -192,7 +203,7 @@ class _Run:
         if spec is not None and spec.epochs > 0:
             resumed = self._resume_model(("baseline",))
             model, start = resumed if resumed else (model, 0)
-            if not resumed:
+            if not resumed or self.amended:
                 compile_model(model, spec.optimizer.build(spec.epochs, self.steps),
                               self.jit_compile)
             self._train(model, ("baseline",), start, spec.epochs, "baseline: dense training")
@@ -227,6 +238,8 @@ class _Run:
         else:
             admm, start = resumed
             phase = position[1]
+            if self.amended:
+                _apply_settings(admm, stage, phase, self.steps, self.jit_compile)
 
         if phase == "admm":
             self._train(admm, (index, "admm"), start, stage.admm.epochs, f"{label}: ADMM")
@@ -269,14 +282,69 @@ class _Run:
         for epoch in range(start, epochs):
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
             self.board.step = self._global_epoch(position, epoch)
+            stop = _StopOnNonFinite()
             model.fit(
                 self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
                 validation_data=self.splits.validation,
                 epochs=1, verbose=self.verbose,
-                callbacks=[_Progbar(), self.board, *self.callbacks],
+                callbacks=[stop, _Progbar(), self.board, *self.callbacks],
             )
+            if stop.problem is not None:
+                raise TfadmmError(self._non_finite_message(model, position, epoch, label, stop))
             _check_finite(model, label)
             self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
+
+    def _non_finite_message(self, model, position, epoch, label, stop):
+        """Names the setting that most likely made the loss NaN or Inf, and the way back."""
+        batch, key = stop.problem
+        if position[0] == "baseline":
+            where, optimizer = "baseline", self.recipe.baseline.optimizer
+        else:
+            stage = self.recipe.stages[position[0]]
+            where = f"stages.{stage.name}.{position[1]}"
+            optimizer = getattr(stage, position[1]).optimizer
+        lr = f"{where}.optimizer.learning_rate (now {optimizer.learning_rate:g})"
+        if position[-1] == "admm":
+            rho = float(keras.ops.convert_to_numpy(model.rho))
+            rho_key = f"{where}.rho (initial {model.rho0:g}, now {rho:g})"
+            cause = (f"rho is likely too large: lower {rho_key}" if key == "admm_penalty"
+                     else f"the learning rate or rho is likely too large: lower {lr} or {rho_key}")
+        else:
+            cause = f"the learning rate is likely too large: lower {lr}"
+        return (f"{label} epoch {epoch + 1}, batch {batch}: the {key} became NaN or Inf, so the "
+                f"stage stopped; {cause}. The last good checkpoint is kept: continue with "
+                "--resume --allow-changes --set KEY=VALUE.")
+
+    def _check_changes(self, old_text):
+        """Raises unless the recipe differs from the run's `old_text` only in work not done."""
+        from tfadmm.recipes.loader import parse_recipe
+
+        old = parse_recipe(old_text, "recipe.yaml")
+        new = self.recipe
+        state = self.dir.read_state()
+        position, done = state.get("position") or [], state.get("completed_stages", 0)
+        changed = [k for k in ("model", "data", "seed") if getattr(old, k) != getattr(new, k)]
+        baseline_done = done > 0 or (position and position[0] != "baseline") or (
+            self.dir.path("baseline.keras").exists())
+        if baseline_done and old.baseline != new.baseline:
+            changed.append("baseline")
+        if len(new.stages) < done:
+            changed.append("stages (fewer than the completed ones)")
+        for index, (before, after) in enumerate(zip(old.stages, new.stages, strict=False)):
+            if index < done and before != after:
+                changed.append(f"stages[{index}] (completed)")
+            elif index == done and position[:1] == [index]:
+                same = before.targets == after.targets
+                same = same and before.keep_previous == after.keep_previous
+                if position[1] == "retrain":
+                    same = same and before.admm == after.admm
+                if not same:
+                    changed.append(f"stages[{index}] (its targets or finished ADMM phase)")
+        if changed:
+            raise TfadmmError(
+                f"{self.dir.root}: --allow-changes accepts changes to work not yet done; this "
+                f"recipe changes what the run already did: {', '.join(changed)}"
+            )
 
     def _global_epoch(self, position, epoch):
         """The epoch's index in the whole run: the step of its TensorBoard values."""
@@ -341,6 +409,33 @@ class _Run:
 
         write_text(self.dir.path("report.md"), report.render_markdown(built))
         write_text(self.dir.path("report.json"), report.to_json(built))
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Stops `fit` at the first batch whose loss or ADMM penalty is NaN or Inf."""
+
+    problem = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        import math
+
+        for key in ("admm_penalty", "loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                self.problem = (batch + 1, key)
+                self.model.stop_training = True
+                return
+
+
+def _apply_settings(model, stage, phase, steps, jit_compile):
+    """A changed recipe (`--allow-changes`): the resumed phase's optimizer and rho."""
+    spec = getattr(stage, phase)
+    if phase == "admm":
+        if model.rho0 != spec.rho:
+            model.rho.assign(spec.rho)
+        model.rho0, model.rho_multiplier = spec.rho, spec.rho_multiplier
+        model.rho_max = spec.rho_max
+    compile_model(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
 
 
 def _scratch():
