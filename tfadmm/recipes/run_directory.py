@@ -70,9 +70,15 @@ def atomic_write(path, writer, *, suffix=""):
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(error, OSError):  # disk full, unwritable: the old file stays intact
+            raise TfadmmError(
+                f"{path}: cannot write it ({error.strerror or error}); the previous version "
+                "and the last good checkpoint are intact: free space or fix permissions, "
+                "then continue with --resume."
+            ) from error
         raise
 
 
@@ -126,6 +132,10 @@ class RunDirectory:
                     "Start it without --resume."
                 )
             state = self.read_state()
+            if writes_enabled():  # temporary files of writes a crash interrupted
+                for stale in self.path("checkpoints").glob(".*"):
+                    with contextlib.suppress(OSError):
+                        stale.unlink()
             if state.get("recipe_sha256") != digest and changes is not None:
                 changes(self.path("recipe.yaml").read_text(encoding="utf-8"))
                 write_text(self.path("recipe.yaml"), recipe_text)

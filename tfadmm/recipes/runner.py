@@ -199,6 +199,7 @@ class _Run:
             raise
         except (ValueError, TypeError) as error:
             raise ModelError(f"model: cannot build the model: {error}") from None
+        _check_model_fits(self.recipe, model, self.splits)
         spec = self.recipe.baseline
         if spec is not None and spec.epochs > 0:
             resumed = self._resume_model(("baseline",))
@@ -436,6 +437,25 @@ def _apply_settings(model, stage, phase, steps, jit_compile):
         model.rho0, model.rho_multiplier = spec.rho, spec.rho_multiplier
         model.rho_max = spec.rho_max
     compile_model(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
+
+
+def _check_model_fits(recipe, model, splits):
+    """Before any training: the data's input shape, and every stage's layer patterns."""
+    from tfadmm.recipes.checks import check_against_model
+
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) == 1 and inputs[0].shape[1:] is not None:
+        expected = tuple(inputs[0].shape[1:])
+        received = tuple(splits.input_shape)
+        if len(expected) != len(received) or any(
+            e is not None and e != r for e, r in zip(expected, received, strict=True)
+        ):
+            raise DataError(
+                f"data: the model '{model.name}' takes inputs of shape {expected}, the data set "
+                f"'{splits.name}' has examples of shape {received}: use a model built for this "
+                "data, or other data"
+            )
+    check_against_model(recipe, model)
 
 
 def _scratch():
