@@ -12,7 +12,8 @@ import yaml
 from tfadmm.admm_model import ADMMModel
 from tfadmm.errors import DataError, ModelError, TfadmmError
 from tfadmm.mapping import fully_mapped
-from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json
+from tfadmm.recipes.execution import execution, jit_compile_for
+from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json, writes_enabled
 from tfadmm.wrapping import project, strip, wrap
 
 
@@ -71,7 +72,7 @@ def build_model(recipe, input_shape=None, num_classes=None):
     return models.load(spec.file or spec.function, safe_mode=spec.safe_mode)
 
 
-def compile_model(model, optimizer):
+def compile_model(model, optimizer, jit_compile="auto"):
     """Compiles for classification; logits unless the model ends in a softmax."""
     last = model.layers[-1] if getattr(model, "layers", None) else None
     probabilities = getattr(last, "activation", None) is keras.activations.softmax
@@ -79,6 +80,7 @@ def compile_model(model, optimizer):
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return model
 
@@ -100,6 +102,7 @@ def run_recipe(
     on_event=None,
     verbose=1,
     callbacks=(),
+    allow_changes=False,
 ):
     """Runs a recipe into a run directory.
 
@@ -116,6 +119,12 @@ def run_recipe(
             and epoch (`"stage 1/2 prune: ADMM epoch 3/8"`).
         verbose: Keras' verbosity for `fit` (0, 1 progress bar, 2 one line).
         callbacks: extra Keras callbacks for every `fit`.
+        allow_changes: with `resume`, accept a recipe that differs from the
+            run's own in work not yet completed (the phase in progress and
+            later ones: epochs, optimizer, rho, later stages); completed
+            phases, the model, the data and the seed must stay the same. A
+            changed optimizer starts fresh at the resumed epoch; a changed
+            rho restarts the phase's rho schedule there.
 
     Returns:
         A `RunResult`.
@@ -126,7 +135,8 @@ def run_recipe(
     """
     run = _Run(recipe, RunDirectory(output_dir), on_event or (lambda line: None), verbose,
                list(callbacks))
-    return run.execute(resume=resume, force=force)
+    with execution(recipe):  # model build, wrap and compile inside strategy.scope()
+        return run.execute(resume=resume, force=force, allow_changes=allow_changes)
 
 
 class _Run:
@@ -136,11 +146,16 @@ class _Run:
         self.emit = emit
         self.verbose = verbose
         self.callbacks = callbacks
+        self.jit_compile = jit_compile_for(recipe)
 
     # -- the plan --------------------------------------------------------------
 
-    def execute(self, *, resume, force):
-        self.state = self.dir.prepare(recipe_text(self.recipe), resume=resume, force=force)
+    def execute(self, *, resume, force, allow_changes=False):
+        self.state = self.dir.prepare(
+            recipe_text(self.recipe), resume=resume, force=force,
+            changes=self._check_changes if allow_changes else None,
+        )
+        self.amended = self.state.pop("amended", False)
         self.history = self._read_history()
         keras.utils.set_random_seed(self.recipe.seed)
         self.emit(f"loading data '{self.recipe.data.name}'")
@@ -148,7 +163,7 @@ class _Run:
         self.steps = _cardinality(self.splits.train)
         from tfadmm.callbacks import ADMMTensorBoard
 
-        self.board = ADMMTensorBoard(self.dir.path("logs"))
+        self.board = ADMMTensorBoard(self.dir.path("logs") if writes_enabled() else _scratch())
 
         current = self._starting_model()
         total = len(self.recipe.stages)
@@ -167,7 +182,7 @@ class _Run:
         checkpoint = self.state.get("checkpoint")
         self.state.update(status="done", position=None, checkpoint=None)
         self.dir.write_state(self.state)
-        if checkpoint:  # the stages' models hold everything it had
+        if checkpoint and writes_enabled():  # the stages' models hold everything it had
             self.dir.path(checkpoint).unlink(missing_ok=True)
         self.emit(f"done: {final}")
         return RunResult(self.dir.root, final, self.history)
@@ -186,16 +201,20 @@ class _Run:
             raise
         except (ValueError, TypeError) as error:
             raise ModelError(f"model: cannot build the model: {error}") from None
+        _check_model_fits(self.recipe, model, self.splits)
         spec = self.recipe.baseline
+        trainer = _trainer_for(model)
         if spec is not None and spec.epochs > 0:
             resumed = self._resume_model(("baseline",))
-            model, start = resumed if resumed else (model, 0)
-            if not resumed:
-                compile_model(model, spec.optimizer.build(spec.epochs, self.steps))
-            self._train(model, ("baseline",), start, spec.epochs, "baseline: dense training")
-        elif getattr(model, "optimizer", None) is None:
-            compile_model(model, "adam")
-        self.history["baseline"] = self._accuracies(model)
+            trainer, start = resumed if resumed else (trainer, 0)
+            if not resumed or self.amended:
+                compile_model(trainer, spec.optimizer.build(spec.epochs, self.steps),
+                              self.jit_compile)
+            self._train(trainer, ("baseline",), start, spec.epochs, "baseline: dense training")
+        elif getattr(trainer, "optimizer", None) is None:
+            compile_model(trainer, "adam", self.jit_compile)
+        self.history["baseline"] = self._accuracies(trainer)
+        model = trainer.model if isinstance(trainer, ADMMModel) else trainer
         self.emit(f"baseline: validation accuracy {self.history['baseline']['val_accuracy']:.4f}, "
                   f"test accuracy {self.history['baseline']['test_accuracy']:.4f}")
         write_json(self.dir.path("history.json"), self.history)
@@ -218,17 +237,21 @@ class _Run:
                             update_every_steps=stage.admm.update_every_steps)
             except ValueError as error:
                 raise TfadmmError(f"stages[{index}] '{stage.name}': {error}") from None
-            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps))
+            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps),
+                          self.jit_compile)
             phase, start = "admm", 0
         else:
             admm, start = resumed
             phase = position[1]
+            if self.amended:
+                _apply_settings(admm, stage, phase, self.steps, self.jit_compile)
 
         if phase == "admm":
             self._train(admm, (index, "admm"), start, stage.admm.epochs, f"{label}: ADMM")
             # Hard mapping: everything, or the first share of a progressive mapping.
             project(admm, fraction=stage.retrain.progressive_fraction)
-            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps))
+            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps),
+                          self.jit_compile)
             self.dir.commit_checkpoint(admm, self.state, (index, "retrain", 0))
             start = 0
         self._train(admm, (index, "retrain"), start, stage.retrain.epochs, f"{label}: retrain",
@@ -259,14 +282,69 @@ class _Run:
                 self.emit(f"{label}: mapped the next share of quantized weights")
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
             self.board.step = self._global_epoch(position, epoch)
+            stop = _StopOnNonFinite()
             model.fit(
                 self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
                 validation_data=self.splits.validation,
                 epochs=1, verbose=self.verbose, shuffle=False,
-                callbacks=[_Progbar(), self.board, *self.callbacks],
+                callbacks=[stop, _Progbar(), self.board, *self.callbacks],
             )
+            if stop.problem is not None:
+                raise TfadmmError(self._non_finite_message(model, position, epoch, label, stop))
             _check_finite(model, label)
             self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
+
+    def _non_finite_message(self, model, position, epoch, label, stop):
+        """Names the setting that most likely made the loss NaN or Inf, and the way back."""
+        batch, key = stop.problem
+        if position[0] == "baseline":
+            where, optimizer = "baseline", self.recipe.baseline.optimizer
+        else:
+            stage = self.recipe.stages[position[0]]
+            where = f"stages.{stage.name}.{position[1]}"
+            optimizer = getattr(stage, position[1]).optimizer
+        lr = f"{where}.optimizer.learning_rate (now {optimizer.learning_rate:g})"
+        if position[-1] == "admm":
+            rho = float(keras.ops.convert_to_numpy(model.rho))
+            rho_key = f"{where}.rho (initial {model.rho0:g}, now {rho:g})"
+            cause = (f"rho is likely too large: lower {rho_key}" if key == "admm_penalty"
+                     else f"the learning rate or rho is likely too large: lower {lr} or {rho_key}")
+        else:
+            cause = f"the learning rate is likely too large: lower {lr}"
+        return (f"{label} epoch {epoch + 1}, batch {batch}: the {key} became NaN or Inf, so the "
+                f"stage stopped; {cause}. The last good checkpoint is kept: continue with "
+                "--resume --allow-changes --set KEY=VALUE.")
+
+    def _check_changes(self, old_text):
+        """Raises unless the recipe differs from the run's `old_text` only in work not done."""
+        from tfadmm.recipes.loader import parse_recipe
+
+        old = parse_recipe(old_text, "recipe.yaml")
+        new = self.recipe
+        state = self.dir.read_state()
+        position, done = state.get("position") or [], state.get("completed_stages", 0)
+        changed = [k for k in ("model", "data", "seed") if getattr(old, k) != getattr(new, k)]
+        baseline_done = done > 0 or (position and position[0] != "baseline") or (
+            self.dir.path("baseline.keras").exists())
+        if baseline_done and old.baseline != new.baseline:
+            changed.append("baseline")
+        if len(new.stages) < done:
+            changed.append("stages (fewer than the completed ones)")
+        for index, (before, after) in enumerate(zip(old.stages, new.stages, strict=False)):
+            if index < done and before != after:
+                changed.append(f"stages[{index}] (completed)")
+            elif index == done and position[:1] == [index]:
+                same = before.targets == after.targets
+                same = same and before.keep_previous == after.keep_previous
+                if position[1] == "retrain":
+                    same = same and before.admm == after.admm
+                if not same:
+                    changed.append(f"stages[{index}] (its targets or finished ADMM phase)")
+        if changed:
+            raise TfadmmError(
+                f"{self.dir.root}: --allow-changes accepts changes to work not yet done; this "
+                f"recipe changes what the run already did: {', '.join(changed)}"
+            )
 
     def _global_epoch(self, position, epoch):
         """The epoch's index in the whole run: the step of its TensorBoard values."""
@@ -352,6 +430,75 @@ def _mapping_schedule(model, retrain):
         return True
 
     return before_epoch
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Stops `fit` at the first batch whose loss or ADMM penalty is NaN or Inf."""
+
+    problem = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        import math
+
+        for key in ("admm_penalty", "loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                self.problem = (batch + 1, key)
+                self.model.stop_training = True
+                return
+
+
+def _apply_settings(model, stage, phase, steps, jit_compile):
+    """A changed recipe (`--allow-changes`): the resumed phase's optimizer and rho."""
+    spec = getattr(stage, phase)
+    if phase == "admm":
+        if model.rho0 != spec.rho:
+            model.rho.assign(spec.rho)
+        model.rho0, model.rho_multiplier = spec.rho, spec.rho_multiplier
+        model.rho_max = spec.rho_max
+    compile_model(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
+
+
+def _check_model_fits(recipe, model, splits):
+    """Before any training: the data's input shape, and every stage's layer patterns."""
+    from tfadmm.recipes.checks import check_against_model
+
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) == 1 and inputs[0].shape[1:] is not None:
+        expected = tuple(inputs[0].shape[1:])
+        received = tuple(splits.input_shape)
+        if len(expected) != len(received) or any(
+            e is not None and e != r for e, r in zip(expected, received, strict=True)
+        ):
+            raise DataError(
+                f"data: the model '{model.name}' takes inputs of shape {expected}, the data set "
+                f"'{splits.name}' has examples of shape {received}: use a model built for this "
+                "data, or other data"
+            )
+    check_against_model(recipe, model)
+
+
+def _scratch():
+    """A throw-away log directory for a worker that does not write the run directory."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="tfadmm-worker-logs-")
+
+
+def _trainer_for(model):
+    """The model to train and evaluate a dense model with.
+
+    Under MultiWorkerMirroredStrategy that is an `ADMMModel` with no kernels
+    (see `tfadmm.backend.multi_worker`: Keras' own `fit` fails there); the
+    model itself everywhere else.
+    """
+    import tensorflow as tf
+
+    from tfadmm.backend.multi_worker import is_multi_worker
+
+    if is_multi_worker(tf.distribute.get_strategy()):
+        return ADMMModel(model, [])
+    return model
 
 
 def _plain(model):
