@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import pathlib
 
@@ -12,7 +13,9 @@ import yaml
 from tfadmm.admm_model import ADMMModel
 from tfadmm.errors import DataError, ModelError, TfadmmError
 from tfadmm.mapping import fully_mapped
+from tfadmm.recipes.amendments import check_changes
 from tfadmm.recipes.execution import execution, jit_compile_for
+from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
 from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json, writes_enabled
 from tfadmm.wrapping import project, strip, wrap
 
@@ -153,7 +156,8 @@ class _Run:
     def execute(self, *, resume, force, allow_changes=False):
         self.state = self.dir.prepare(
             recipe_text(self.recipe), resume=resume, force=force,
-            changes=self._check_changes if allow_changes else None,
+            changes=functools.partial(check_changes, self.recipe, self.dir)
+            if allow_changes else None,
         )
         self.amended = self.state.pop("amended", False)
         self.history = self._read_history()
@@ -282,7 +286,7 @@ class _Run:
                 self.emit(f"{label}: mapped the next share of quantized weights")
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
             self.board.step = self._global_epoch(position, epoch)
-            stop = _StopOnNonFinite()
+            stop = StopOnNonFinite()
             model.fit(
                 self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
                 validation_data=self.splits.validation,
@@ -290,61 +294,10 @@ class _Run:
                 callbacks=[stop, _Progbar(), self.board, *self.callbacks],
             )
             if stop.problem is not None:
-                raise TfadmmError(self._non_finite_message(model, position, epoch, label, stop))
-            _check_finite(model, label)
+                raise TfadmmError(non_finite_message(self.recipe, model, position, epoch, label,
+                                                     stop.problem))
+            check_finite(model, label)
             self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
-
-    def _non_finite_message(self, model, position, epoch, label, stop):
-        """Names the setting that most likely made the loss NaN or Inf, and the way back."""
-        batch, key = stop.problem
-        if position[0] == "baseline":
-            where, optimizer = "baseline", self.recipe.baseline.optimizer
-        else:
-            stage = self.recipe.stages[position[0]]
-            where = f"stages.{stage.name}.{position[1]}"
-            optimizer = getattr(stage, position[1]).optimizer
-        lr = f"{where}.optimizer.learning_rate (now {optimizer.learning_rate:g})"
-        if position[-1] == "admm":
-            rho = float(keras.ops.convert_to_numpy(model.rho))
-            rho_key = f"{where}.rho (initial {model.rho0:g}, now {rho:g})"
-            cause = (f"rho is likely too large: lower {rho_key}" if key == "admm_penalty"
-                     else f"the learning rate or rho is likely too large: lower {lr} or {rho_key}")
-        else:
-            cause = f"the learning rate is likely too large: lower {lr}"
-        return (f"{label} epoch {epoch + 1}, batch {batch}: the {key} became NaN or Inf, so the "
-                f"stage stopped; {cause}. The last good checkpoint is kept: continue with "
-                "--resume --allow-changes --set KEY=VALUE.")
-
-    def _check_changes(self, old_text):
-        """Raises unless the recipe differs from the run's `old_text` only in work not done."""
-        from tfadmm.recipes.loader import parse_recipe
-
-        old = parse_recipe(old_text, "recipe.yaml")
-        new = self.recipe
-        state = self.dir.read_state()
-        position, done = state.get("position") or [], state.get("completed_stages", 0)
-        changed = [k for k in ("model", "data", "seed") if getattr(old, k) != getattr(new, k)]
-        baseline_done = done > 0 or (position and position[0] != "baseline") or (
-            self.dir.path("baseline.keras").exists())
-        if baseline_done and old.baseline != new.baseline:
-            changed.append("baseline")
-        if len(new.stages) < done:
-            changed.append("stages (fewer than the completed ones)")
-        for index, (before, after) in enumerate(zip(old.stages, new.stages, strict=False)):
-            if index < done and before != after:
-                changed.append(f"stages[{index}] (completed)")
-            elif index == done and position[:1] == [index]:
-                same = before.targets == after.targets
-                same = same and before.keep_previous == after.keep_previous
-                if position[1] == "retrain":
-                    same = same and before.admm == after.admm
-                if not same:
-                    changed.append(f"stages[{index}] (its targets or finished ADMM phase)")
-        if changed:
-            raise TfadmmError(
-                f"{self.dir.root}: --allow-changes accepts changes to work not yet done; this "
-                f"recipe changes what the run already did: {', '.join(changed)}"
-            )
 
     def _global_epoch(self, position, epoch):
         """The epoch's index in the whole run: the step of its TensorBoard values."""
@@ -432,22 +385,6 @@ def _mapping_schedule(model, retrain):
     return before_epoch
 
 
-class _StopOnNonFinite(keras.callbacks.Callback):
-    """Stops `fit` at the first batch whose loss or ADMM penalty is NaN or Inf."""
-
-    problem = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        import math
-
-        for key in ("admm_penalty", "loss"):
-            value = (logs or {}).get(key)
-            if value is not None and not math.isfinite(float(value)):
-                self.problem = (batch + 1, key)
-                self.model.stop_training = True
-                return
-
-
 def _apply_settings(model, stage, phase, steps, jit_compile):
     """A changed recipe (`--allow-changes`): the resumed phase's optimizer and rho."""
     spec = getattr(stage, phase)
@@ -531,15 +468,3 @@ def _epoch_seed(seed, position, epoch):
     phase = {"baseline": 1, "admm": 2, "retrain": 3}[position[-1]]
     stage = position[0] if isinstance(position[0], int) else -1
     return (seed * 1_000_003 + (stage + 1) * 10_007 + phase * 1_009 + epoch) % (2**31)
-
-
-def _check_finite(model, label):
-    import numpy as np
-
-    for variable in model.trainable_variables:
-        if not np.isfinite(keras.ops.convert_to_numpy(variable)).all():
-            raise TfadmmError(
-                f"{label}: the weights became NaN or Inf (is the learning rate or rho too "
-                "large?); the last good checkpoint is kept: lower them with --set and "
-                "resume with --resume."
-            )
