@@ -24,25 +24,10 @@ RESULTS = pathlib.Path(__file__).parent / "results" / "export_size.md"
 exporting = sys.modules["tfadmm.export"]
 
 
-def lenet5():
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1), name="image"),
-            keras.layers.Conv2D(20, 5, name="conv1"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(50, 5, name="conv2"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(500, activation="relu", name="fc1"),
-            keras.layers.Dense(10, name="fc2"),
-        ],
-        name="lenet5",
-    )
-
-
 def measure(rate, folder):
     keras.utils.set_random_seed(rate)
-    model = tfadmm.strip(tfadmm.wrap(lenet5(), {"*": tfadmm.Sparsity(1 - 1 / rate)}))
+    targets = {"*": tfadmm.Sparsity(1 - 1 / rate)}
+    model = tfadmm.strip(tfadmm.wrap(tfadmm.models.get("lenet5"), targets))
     return measure_model(model, folder, f"{rate}x")
 
 

@@ -19,6 +19,9 @@ def _import_tensorflow_quietly():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS warnings are not the user's errors
 
 
 _import_tensorflow_quietly()

@@ -17,6 +17,9 @@ RECIPE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
               help="Run directory.  [default: runs/<recipe name>]")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory.")
 @click.option("--force", is_flag=True, help="Clear a non-empty output directory first.")
+@click.option("--allow-changes", is_flag=True,
+              help="With --resume: accept a changed recipe (e.g. --set a lower learning rate or "
+                   "rho) for the work not yet done.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set stages.0.admm.epochs=3 "
                    "(a stage may be named: stages.prune.admm.epochs=3). Repeatable.")
@@ -24,7 +27,7 @@ RECIPE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
 @click.option("--dry-run", is_flag=True,
               help="Validate, build the model and the data pipeline, then stop.")
 @friendly_errors
-def run(recipe, output, resume, force, overrides, quiet, dry_run):
+def run(recipe, output, resume, force, allow_changes, overrides, quiet, dry_run):
     """Run a compression RECIPE: baseline, then every stage, into a run directory.
 
     \b
@@ -38,6 +41,8 @@ def run(recipe, output, resume, force, overrides, quiet, dry_run):
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other.")
+    if allow_changes and not resume:
+        raise click.UsageError("--allow-changes goes with --resume.")
     parsed = load_recipe(recipe, overrides)
     output = output or pathlib.Path("runs") / parsed.name
     if dry_run:
@@ -47,7 +52,7 @@ def run(recipe, output, resume, force, overrides, quiet, dry_run):
     click.echo(f"watch it with: tensorboard --logdir {output / 'logs'}")
     result = run_recipe(parsed, output, resume=resume, force=force,
                         on_event=lambda line: click.echo(f"[tfadmm] {line}"),
-                        verbose=2 if quiet else 1)
+                        verbose=2 if quiet else 1, allow_changes=allow_changes)
     report = result.directory / "report.md"
     if report.exists():
         click.echo(report.read_text(encoding="utf-8"))

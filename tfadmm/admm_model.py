@@ -163,6 +163,30 @@ class ADMMModel(keras.Model):
 
         return train_step(self, data)
 
+    def test_step(self, data):
+        logs = super().test_step(data)
+        if self._multi_worker():
+            from tfadmm.backend.multi_worker import reducible_logs
+
+            logs = reducible_logs(logs)
+        return logs
+
+    def _multi_worker(self):
+        if keras.backend.backend() != "tensorflow":
+            return False
+        from tfadmm.backend.multi_worker import is_multi_worker
+
+        return is_multi_worker(self.distribute_strategy)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras reduces the first batch across workers here, which fails under
+        # MultiWorkerMirroredStrategy: build from this worker's own batch instead.
+        if iterator is not None and self._multi_worker():
+            from tfadmm.backend.multi_worker import first_local_batch
+
+            data_batch, iterator = first_local_batch(iterator, self.distribute_strategy), None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def make_train_function(self, force=False):
         phase = int(ops.convert_to_numpy(self.phase_index))
         if phase != self._traced_phase:

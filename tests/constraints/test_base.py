@@ -28,3 +28,10 @@ def test_get_rejects_unknown_identifiers():
         "(e.g. tfadmm.Sparsity(0.9)), its serialized config, or the name of one "
         "that takes no arguments. Received: 'pruning'"
     )
+
+
+@pytest.mark.parametrize("name", ["sparsity", "Quantize"])
+def test_get_rejects_names_of_constraints_that_need_arguments(name):
+    with pytest.raises(ValueError) as info:
+        get(name)
+    assert str(info.value).endswith(f"that takes no arguments. Received: {name!r}")

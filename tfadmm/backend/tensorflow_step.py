@@ -40,6 +40,18 @@ def train_step(model: ADMMModel, data):
 
     # Update weights
     model.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+    _once_for_all_replicas(lambda: _hold_and_update(model, in_admm))
+
+    logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+    logs.update(model.admm_logs(penalty))
+    if model._multi_worker():
+        from tfadmm.backend.multi_worker import reducible_logs
+
+        logs = reducible_logs(logs)
+    return logs
+
+
+def _hold_and_update(model, in_admm):
     model.apply_masks()
 
     # ADMM update
@@ -51,11 +63,24 @@ def train_step(model: ADMMModel, data):
             lambda: tf.constant(True),
         )
 
-    logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-    logs.update(model.admm_logs(penalty))
-    return logs
+
+def _once_for_all_replicas(fn):
+    """Runs `fn` once per step, in cross-replica context, whatever the strategy.
+
+    Under `tf.distribute` the step runs once per replica; the held weights, Z,
+    U and rho are mirrored variables that must change once, identically on
+    every replica. `merge_call` runs `fn` a single time with the (identical,
+    all-reduced) weights of the primary replica, and its assignments are
+    copied to every replica. It also lets the Z/U update stay inside a
+    `tf.cond`, where a replica-context assignment of a mirrored variable
+    (itself a `merge_call`) is not allowed.
+    """
+    if tf.distribute.in_cross_replica_context():
+        return fn()
+    return tf.distribute.get_replica_context().merge_call(lambda strategy: fn())
 
 
 def _run(fn):
     fn()
     return tf.constant(True)
+

@@ -86,9 +86,9 @@ class ADMMTensorBoard(keras.callbacks.Callback):
             else:
                 values[f"{label}/would_be_sparsity"] = zeros / size
             values[f"{label}/primal_residual"] = float(admm.primal_residual(w, state.z))
-            values[f"{label}/dual_residual"] = float(state.dual_residual)
+            values[f"{label}/dual_residual"] = float(ops.convert_to_numpy(state.dual_residual))
         if self._pairs():
-            values["admm/rho"] = float(self.model.rho)
+            values["admm/rho"] = float(ops.convert_to_numpy(self.model.rho))
         return values
 
     def log_scalars(self, logs, labels=()):

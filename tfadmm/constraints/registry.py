@@ -36,7 +36,10 @@ def get(identifier):
     if isinstance(identifier, str):
         cls = _class_for(identifier)
         if cls is not None:
-            return cls()
+            try:
+                return cls()
+            except TypeError:  # the class needs arguments (`Sparsity`, `Quantize`)
+                pass
     raise ValueError(
         "Could not interpret a tfadmm constraint: expected a tfadmm.Constraint "
         "(e.g. tfadmm.Sparsity(0.9)), its serialized config, or the name of one "

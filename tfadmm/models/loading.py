@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import zipfile
 
 import keras
 
@@ -15,11 +16,22 @@ def _load_file(path, safe_mode):
         raise ModelError(
             f"Model file not found: expected an existing .keras file. Received: {path}"
         )
+    if not zipfile.is_zipfile(path):
+        raise ModelError(
+            f"Cannot load model file {path}: not a .keras archive (a zip file); it is corrupt, "
+            "truncated or another format."
+        )
     try:
         model = keras.models.load_model(path, safe_mode=safe_mode)
     except Exception as error:  # corrupt zip, unknown class, lambda in safe mode, ...
+        hint = ""
+        if safe_mode and "safe_mode" in str(error):
+            hint = (" Refused in safe mode: the file holds Python code (e.g. a Lambda layer); "
+                    "only for a file you trust, set `model.safe_mode: false` in the recipe "
+                    "(`tfadmm evaluate --unsafe`). Keras said: ")
+        message = " ".join(str(error).split())
         raise ModelError(
-            f"Cannot load model file {path}: {type(error).__name__}: {error}"
+            f"Cannot load model file {path}:{hint or ' '}{type(error).__name__}: {message}"
         ) from error
     return model
 

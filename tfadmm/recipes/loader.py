@@ -12,7 +12,8 @@ from tfadmm.recipes import schema
 from tfadmm.recipes.yaml_source import YamlSyntaxError, parse_yaml
 
 VERSION = 1
-TOP_KEYS = ("version", "name", "seed", "model", "data", "baseline", "defaults", "stages")
+TOP_KEYS = ("version", "name", "seed", "model", "data", "baseline", "defaults", "stages",
+            "distribute", "precision", "jit_compile")
 MODEL_KEYS = ("zoo", "file", "function", "args", "safe_mode")
 DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment")
 DATA_SOURCES = ("auto", "tfds", "idx", "npz", "folder")
@@ -479,10 +480,29 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
                 stages.append(stage)
         _check_sparsity_grows(reader, stages)
 
+    distribute, precision, jit_compile = _execution(reader, top)
+
     if reader.errors:
         # Defaults are merged into every stage: report each problem once, in file order.
         raise RecipeError("\n".join(sorted(dict.fromkeys(reader.errors), key=reader.line_of)))
     return schema.Recipe(
         name=name, model=model, data=data, stages=tuple(stages), baseline=baseline, seed=seed,
         version=VERSION, source=filename, document=document, lines=lines,
+        distribute=distribute, precision=precision, jit_compile=jit_compile,
     )
+
+
+def _execution(reader, top):
+    """`distribute`, `precision` and `jit_compile`: where and how the run computes."""
+    distribute = reader.string(top.get("distribute", "none"), ("distribute",),
+                               choices=schema.DISTRIBUTE) or "none"
+    precision = reader.string(top.get("precision", "float32"), ("precision",),
+                              choices=schema.PRECISIONS) or "float32"
+    jit_compile = top.get("jit_compile", "auto")
+    if jit_compile != "auto" and not isinstance(jit_compile, bool):
+        reader.fail(("jit_compile",), "true, false or auto", jit_compile)
+        jit_compile = "auto"
+    if jit_compile is True and distribute != "none":
+        reader.fail(("jit_compile",), f"auto or false with distribute: {distribute} (XLA "
+                    "compiles a single device's step)", jit_compile)
+    return distribute, precision, jit_compile

@@ -19,6 +19,7 @@ a crash or `kill -9` leaves either the old or the new file, never half of one.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -29,6 +30,21 @@ import tempfile
 from tfadmm.errors import TfadmmError
 
 STATE = "state.json"
+_WRITES = contextvars.ContextVar("tfadmm_run_directory_writes", default=True)
+
+
+@contextlib.contextmanager
+def writing(enabled):
+    """Within it, the writers below write only if `enabled` (False: a non-chief worker)."""
+    token = _WRITES.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _WRITES.reset(token)
+
+
+def writes_enabled():
+    return _WRITES.get()
 
 
 def atomic_write(path, writer, *, suffix=""):
@@ -39,6 +55,8 @@ def atomic_write(path, writer, *, suffix=""):
         writer: a function that writes a file at the path it is given.
         suffix: the temporary file's suffix (Keras wants `.keras`).
     """
+    if not writes_enabled():
+        return
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
@@ -52,9 +70,15 @@ def atomic_write(path, writer, *, suffix=""):
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(error, OSError):  # disk full, unwritable: the old file stays intact
+            raise TfadmmError(
+                f"{path}: cannot write it ({error.strerror or error}); the previous version "
+                "and the last good checkpoint are intact: free space or fix permissions, "
+                "then continue with --resume."
+            ) from error
         raise
 
 
@@ -88,13 +112,17 @@ class RunDirectory:
     def started(self):
         return self.path(STATE).exists()
 
-    def prepare(self, recipe_text, *, resume, force):
+    def prepare(self, recipe_text, *, resume, force, changes=None):
         """Creates, reuses or (with `force`) clears the directory.
 
         Raises:
             TfadmmError: the directory holds a run and neither `resume` nor
                 `force` was given; `resume` of a run made from another recipe;
                 `resume` with nothing to resume.
+
+        With `resume` and `changes`, a different recipe is accepted when
+        `changes(old_recipe_text)` does not raise: the new text replaces
+        `recipe.yaml` and the returned state has `amended=True`.
         """
         digest = recipe_digest(recipe_text)
         if resume:
@@ -104,12 +132,27 @@ class RunDirectory:
                     "Start it without --resume."
                 )
             state = self.read_state()
+            if writes_enabled():  # temporary files of writes a crash interrupted
+                for stale in self.path("checkpoints").glob(".*"):
+                    with contextlib.suppress(OSError):
+                        stale.unlink()
+            if state.get("recipe_sha256") != digest and changes is not None:
+                changes(self.path("recipe.yaml").read_text(encoding="utf-8"))
+                write_text(self.path("recipe.yaml"), recipe_text)
+                state["recipe_sha256"] = digest
+                self.write_state(state)
+                return {**state, "amended": True}
             if state.get("recipe_sha256") != digest:
                 raise TfadmmError(
                     f"{self.root}: this run was made from another recipe (its recipe.yaml "
-                    "differs); resume it with the same recipe and --set options, or start a "
-                    "new run with --output or --force."
+                    "differs); resume it with the same recipe and --set options, add "
+                    "--allow-changes to change work not yet done, or start a new run with "
+                    "--output or --force."
                 )
+            return state
+        state = {"recipe_sha256": digest, "status": "running", "position": None,
+                 "checkpoint": None, "completed_stages": 0}
+        if not writes_enabled():  # a non-chief worker: the chief prepares the directory
             return state
         if self.root.exists() and any(self.root.iterdir()):
             if not force:
@@ -120,8 +163,6 @@ class RunDirectory:
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         write_text(self.path("recipe.yaml"), recipe_text)
-        state = {"recipe_sha256": digest, "status": "running", "position": None,
-                 "checkpoint": None, "completed_stages": 0}
         self.write_state(state)
         return state
 
@@ -141,7 +182,7 @@ class RunDirectory:
         previous = state.get("checkpoint")
         state.update(position=list(position), checkpoint=f"checkpoints/{name}")
         self.write_state(state)
-        if previous and previous != state["checkpoint"]:
+        if previous and previous != state["checkpoint"] and writes_enabled():
             with contextlib.suppress(OSError):
                 self.path(previous).unlink()
 

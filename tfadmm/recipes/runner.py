@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import pathlib
 
@@ -12,7 +13,10 @@ import yaml
 from tfadmm.admm_model import ADMMModel
 from tfadmm.errors import DataError, ModelError, TfadmmError
 from tfadmm.mapping import fully_mapped
-from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json
+from tfadmm.recipes.amendments import check_changes
+from tfadmm.recipes.execution import execution, jit_compile_for
+from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
+from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json, writes_enabled
 from tfadmm.wrapping import project, strip, wrap
 
 
@@ -71,7 +75,7 @@ def build_model(recipe, input_shape=None, num_classes=None):
     return models.load(spec.file or spec.function, safe_mode=spec.safe_mode)
 
 
-def compile_model(model, optimizer):
+def compile_model(model, optimizer, jit_compile="auto"):
     """Compiles for classification; logits unless the model ends in a softmax."""
     last = model.layers[-1] if getattr(model, "layers", None) else None
     probabilities = getattr(last, "activation", None) is keras.activations.softmax
@@ -79,6 +83,7 @@ def compile_model(model, optimizer):
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return model
 
@@ -100,6 +105,7 @@ def run_recipe(
     on_event=None,
     verbose=1,
     callbacks=(),
+    allow_changes=False,
 ):
     """Runs a recipe into a run directory.
 
@@ -116,6 +122,12 @@ def run_recipe(
             and epoch (`"stage 1/2 prune: ADMM epoch 3/8"`).
         verbose: Keras' verbosity for `fit` (0, 1 progress bar, 2 one line).
         callbacks: extra Keras callbacks for every `fit`.
+        allow_changes: with `resume`, accept a recipe that differs from the
+            run's own in work not yet completed (the phase in progress and
+            later ones: epochs, optimizer, rho, later stages); completed
+            phases, the model, the data and the seed must stay the same. A
+            changed optimizer starts fresh at the resumed epoch; a changed
+            rho restarts the phase's rho schedule there.
 
     Returns:
         A `RunResult`.
@@ -126,7 +138,8 @@ def run_recipe(
     """
     run = _Run(recipe, RunDirectory(output_dir), on_event or (lambda line: None), verbose,
                list(callbacks))
-    return run.execute(resume=resume, force=force)
+    with execution(recipe):  # model build, wrap and compile inside strategy.scope()
+        return run.execute(resume=resume, force=force, allow_changes=allow_changes)
 
 
 class _Run:
@@ -136,11 +149,17 @@ class _Run:
         self.emit = emit
         self.verbose = verbose
         self.callbacks = callbacks
+        self.jit_compile = jit_compile_for(recipe)
 
     # -- the plan --------------------------------------------------------------
 
-    def execute(self, *, resume, force):
-        self.state = self.dir.prepare(recipe_text(self.recipe), resume=resume, force=force)
+    def execute(self, *, resume, force, allow_changes=False):
+        self.state = self.dir.prepare(
+            recipe_text(self.recipe), resume=resume, force=force,
+            changes=functools.partial(check_changes, self.recipe, self.dir)
+            if allow_changes else None,
+        )
+        self.amended = self.state.pop("amended", False)
         self.history = self._read_history()
         keras.utils.set_random_seed(self.recipe.seed)
         self.emit(f"loading data '{self.recipe.data.name}'")
@@ -148,7 +167,7 @@ class _Run:
         self.steps = _cardinality(self.splits.train)
         from tfadmm.callbacks import ADMMTensorBoard
 
-        self.board = ADMMTensorBoard(self.dir.path("logs"))
+        self.board = ADMMTensorBoard(self.dir.path("logs") if writes_enabled() else _scratch())
 
         current = self._starting_model()
         total = len(self.recipe.stages)
@@ -167,7 +186,7 @@ class _Run:
         checkpoint = self.state.get("checkpoint")
         self.state.update(status="done", position=None, checkpoint=None)
         self.dir.write_state(self.state)
-        if checkpoint:  # the stages' models hold everything it had
+        if checkpoint and writes_enabled():  # the stages' models hold everything it had
             self.dir.path(checkpoint).unlink(missing_ok=True)
         self.emit(f"done: {final}")
         return RunResult(self.dir.root, final, self.history)
@@ -177,25 +196,29 @@ class _Run:
         if self.state["completed_stages"] > 0:
             stage = self.recipe.stages[self.state["completed_stages"] - 1]
             path = self.dir.stage_dir(self.state["completed_stages"] - 1, stage.name)
-            return _load(path / "model.keras")
+            return _load(path / "model.keras", self.recipe.model.safe_mode)
         if self.dir.path("baseline.keras").exists():
-            return _load(self.dir.path("baseline.keras"))
+            return _load(self.dir.path("baseline.keras"), self.recipe.model.safe_mode)
         try:
             model = build_model(self.recipe, self.splits.input_shape, self.splits.num_classes)
         except TfadmmError:
             raise
         except (ValueError, TypeError) as error:
             raise ModelError(f"model: cannot build the model: {error}") from None
+        _check_model_fits(self.recipe, model, self.splits)
         spec = self.recipe.baseline
+        trainer = _trainer_for(model)
         if spec is not None and spec.epochs > 0:
             resumed = self._resume_model(("baseline",))
-            model, start = resumed if resumed else (model, 0)
-            if not resumed:
-                compile_model(model, spec.optimizer.build(spec.epochs, self.steps))
-            self._train(model, ("baseline",), start, spec.epochs, "baseline: dense training")
-        elif getattr(model, "optimizer", None) is None:
-            compile_model(model, "adam")
-        self.history["baseline"] = self._accuracies(model)
+            trainer, start = resumed if resumed else (trainer, 0)
+            if not resumed or self.amended:
+                compile_model(trainer, spec.optimizer.build(spec.epochs, self.steps),
+                              self.jit_compile)
+            self._train(trainer, ("baseline",), start, spec.epochs, "baseline: dense training")
+        elif getattr(trainer, "optimizer", None) is None:
+            compile_model(trainer, "adam", self.jit_compile)
+        self.history["baseline"] = self._accuracies(trainer)
+        model = trainer.model if isinstance(trainer, ADMMModel) else trainer
         self.emit(f"baseline: validation accuracy {self.history['baseline']['val_accuracy']:.4f}, "
                   f"test accuracy {self.history['baseline']['test_accuracy']:.4f}")
         write_json(self.dir.path("history.json"), self.history)
@@ -218,17 +241,21 @@ class _Run:
                             update_every_steps=stage.admm.update_every_steps)
             except ValueError as error:
                 raise TfadmmError(f"stages[{index}] '{stage.name}': {error}") from None
-            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps))
+            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps),
+                          self.jit_compile)
             phase, start = "admm", 0
         else:
             admm, start = resumed
             phase = position[1]
+            if self.amended:
+                _apply_settings(admm, stage, phase, self.steps, self.jit_compile)
 
         if phase == "admm":
             self._train(admm, (index, "admm"), start, stage.admm.epochs, f"{label}: ADMM")
             # Hard mapping: everything, or the first share of a progressive mapping.
             project(admm, fraction=stage.retrain.progressive_fraction)
-            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps))
+            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps),
+                          self.jit_compile)
             self.dir.commit_checkpoint(admm, self.state, (index, "retrain", 0))
             start = 0
         self._train(admm, (index, "retrain"), start, stage.retrain.epochs, f"{label}: retrain",
@@ -259,13 +286,17 @@ class _Run:
                 self.emit(f"{label}: mapped the next share of quantized weights")
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
             self.board.step = self._global_epoch(position, epoch)
+            stop = StopOnNonFinite()
             model.fit(
                 self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
                 validation_data=self.splits.validation,
                 epochs=1, verbose=self.verbose, shuffle=False,
-                callbacks=[_Progbar(), self.board, *self.callbacks],
+                callbacks=[stop, _Progbar(), self.board, *self.callbacks],
             )
-            _check_finite(model, label)
+            if stop.problem is not None:
+                raise TfadmmError(non_finite_message(self.recipe, model, position, epoch, label,
+                                                     stop.problem))
+            check_finite(model, label)
             self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
 
     def _global_epoch(self, position, epoch):
@@ -295,7 +326,7 @@ class _Run:
         position = self.state.get("position") or []
         if tuple(position[: len(prefix)]) != tuple(prefix) or not self.state.get("checkpoint"):
             return None
-        model = _load(self.dir.path(self.state["checkpoint"]))
+        model = _load(self.dir.path(self.state["checkpoint"]), self.recipe.model.safe_mode)
         self.emit(f"resuming from {self.state['checkpoint']}")
         return model, int(position[-1])
 
@@ -354,13 +385,67 @@ def _mapping_schedule(model, retrain):
     return before_epoch
 
 
+def _apply_settings(model, stage, phase, steps, jit_compile):
+    """A changed recipe (`--allow-changes`): the resumed phase's optimizer and rho."""
+    spec = getattr(stage, phase)
+    if phase == "admm":
+        if model.rho0 != spec.rho:
+            model.rho.assign(spec.rho)
+        model.rho0, model.rho_multiplier = spec.rho, spec.rho_multiplier
+        model.rho_max = spec.rho_max
+    compile_model(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
+
+
+def _check_model_fits(recipe, model, splits):
+    """Before any training: the data's input shape, and every stage's layer patterns."""
+    from tfadmm.recipes.checks import check_against_model
+
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) == 1 and inputs[0].shape[1:] is not None:
+        expected = tuple(inputs[0].shape[1:])
+        received = tuple(splits.input_shape)
+        if len(expected) != len(received) or any(
+            e is not None and e != r for e, r in zip(expected, received, strict=True)
+        ):
+            raise DataError(
+                f"data: the model '{model.name}' takes inputs of shape {expected}, the data set "
+                f"'{splits.name}' has examples of shape {received}: use a model built for this "
+                "data, or other data"
+            )
+    check_against_model(recipe, model)
+
+
+def _scratch():
+    """A throw-away log directory for a worker that does not write the run directory."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="tfadmm-worker-logs-")
+
+
+def _trainer_for(model):
+    """The model to train and evaluate a dense model with.
+
+    Under MultiWorkerMirroredStrategy that is an `ADMMModel` with no kernels
+    (see `tfadmm.backend.multi_worker`: Keras' own `fit` fails there); the
+    model itself everywhere else.
+    """
+    import tensorflow as tf
+
+    from tfadmm.backend.multi_worker import is_multi_worker
+
+    if is_multi_worker(tf.distribute.get_strategy()):
+        return ADMMModel(model, [])
+    return model
+
+
 def _plain(model):
     return strip(model) if isinstance(model, ADMMModel) else model
 
 
-def _load(path):
+def _load(path, safe_mode=True):
+    """Loads a checkpoint of this run; unsafe only if the recipe's model needs it."""
     try:
-        return keras.models.load_model(path)
+        return keras.models.load_model(path, safe_mode=safe_mode)
     except Exception as error:  # noqa: BLE001 - any corrupt file becomes one clear line
         raise ModelError(f"{path}: cannot load the checkpoint: {error}") from None
 
@@ -383,15 +468,3 @@ def _epoch_seed(seed, position, epoch):
     phase = {"baseline": 1, "admm": 2, "retrain": 3}[position[-1]]
     stage = position[0] if isinstance(position[0], int) else -1
     return (seed * 1_000_003 + (stage + 1) * 10_007 + phase * 1_009 + epoch) % (2**31)
-
-
-def _check_finite(model, label):
-    import numpy as np
-
-    for variable in model.trainable_variables:
-        if not np.isfinite(keras.ops.convert_to_numpy(variable)).all():
-            raise TfadmmError(
-                f"{label}: the weights became NaN or Inf (is the learning rate or rho too "
-                "large?); the last good checkpoint is kept: lower them with --set and "
-                "resume with --resume."
-            )

@@ -19,6 +19,8 @@ OPTIMIZERS = {
     "rmsprop": keras.optimizers.RMSprop,
 }
 SCHEDULES = ("constant", "cosine", "step")
+DISTRIBUTE = ("none", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,13 @@ class Stage:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A whole compression plan; build one with `tfadmm.load_recipe(path)`."""
+    """A whole compression plan; build one with `tfadmm.load_recipe(path)`.
+
+    `distribute` names the `tf.distribute` strategy the run uses (`none`,
+    `mirrored`, `multi_worker` from `TF_CONFIG`, `tpu`); `precision` the
+    global Keras dtype policy (`float32`, `mixed_float16`, `mixed_bfloat16`;
+    ADMM state stays float32); `jit_compile` is passed to `compile`.
+    """
 
     name: str
     model: ModelSpec
@@ -148,3 +156,6 @@ class Recipe:
     source: str = "<recipe>"
     document: dict = field(default_factory=dict, compare=False, repr=False)
     lines: dict = field(default_factory=dict, compare=False, repr=False)
+    distribute: str = "none"
+    precision: str = "float32"
+    jit_compile: bool | str = "auto"
