@@ -57,8 +57,9 @@ def epoch_costs(train, repeats):
     runs = {"plain fit": (plain, []), "ADMM phase": (admm, []), "masked retraining": (retrain, [])}
     for model, _ in runs.values():  # warm-up: tracing and the first pass over the data
         _epoch_seconds(model, train)
-    for _ in range(repeats):
-        for model, times in runs.values():
+    order = list(runs.values())
+    for repeat in range(repeats):  # rotate the order, so that no phase always runs first
+        for model, times in order[repeat % len(order):] + order[: repeat % len(order)]:
             times.append(_epoch_seconds(model, train))
     return {name: statistics.median(times) for name, (_, times) in runs.items()}
 
