@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from tfadmm import admm
@@ -88,6 +89,7 @@ class ADMMModel(keras.Model):
         layers = find_compressible_layers(model)
         self._refs = [_KernelRef(layers[k.layer_name][k.kernel_name]) for k in self.kernels]
         self._traced_phase = None
+        self._held = None
         self.built = True
 
     # -- state -----------------------------------------------------------------
@@ -113,17 +115,33 @@ class ADMMModel(keras.Model):
         terms = [state.penalty(w, self.rho) for state, w in self.pairs(active_only=True)]
         return ops.sum(ops.stack(terms)) if terms else ops.zeros(())
 
+    def held_pairs(self):
+        """The pairs whose kernel has held entries (a mask with zeros).
+
+        Read when the train function is made (masks change only at `wrap` and
+        `project`, which make a new one), so that the training step skips the
+        masking of kernels that hold nothing, such as a dense kernel in its
+        first ADMM stage.
+        """
+        if self._held is None:
+            return self.pairs()
+        return [(state, w) for state, w in self.pairs() if id(state) in self._held]
+
     def mask_gradients(self, gradients, variables):
         """Zeroes the gradient of every held weight."""
-        masks = {id(w): state.mask for state, w in self.pairs()}
+        masks = {id(w): state.mask for state, w in self.held_pairs()}
         return [
             g if g is None or id(v) not in masks else g * ops.cast(masks[id(v)], g.dtype)
             for g, v in zip(gradients, variables, strict=True)
         ]
 
-    def apply_masks(self):
-        """Puts every held weight back at its value (undoes decay, momentum...)."""
-        for state, w in self.pairs():
+    def apply_masks(self, held_only=False):
+        """Puts every held weight back at its value (undoes decay, momentum...).
+
+        Args:
+            held_only: only the kernels of `held_pairs()` (in the training step).
+        """
+        for state, w in self.held_pairs() if held_only else self.pairs():
             w.assign(ops.cast(state.masked(w), w.dtype))
 
     def admm_update(self):
@@ -192,6 +210,11 @@ class ADMMModel(keras.Model):
         if phase != self._traced_phase:
             self._traced_phase = phase
             force = True
+        if force or self.train_function is None:
+            self._held = {
+                id(state) for state, _ in self.pairs()
+                if not np.all(ops.convert_to_numpy(state.mask) == 1)
+            }
         return super().make_train_function(force=force)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):

@@ -52,7 +52,7 @@ def train_step(model: ADMMModel, data):
 
 
 def _hold_and_update(model, in_admm):
-    model.apply_masks()
+    model.apply_masks(held_only=True)
 
     # ADMM update
     if in_admm:
