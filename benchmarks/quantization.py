@@ -35,23 +35,6 @@ LAYERS = ("conv1", "conv2", "fc1", "fc2")
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "quantization.md"
 
 
-def lenet5():
-    """LeNet-5 as in the papers: 430,500 weights."""
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(20, 5, name="conv1"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(50, 5, name="conv2"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(500, activation="relu", name="fc1"),
-            keras.layers.Dense(10, name="fc2"),
-        ],
-        name="lenet5",
-    )
-
-
 def variants(per_channel=False):
     """`{name: (description, [stage targets, ...])}`."""
     binary = tfadmm.Binary(per_channel)
@@ -261,7 +244,7 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     train, test = load(train_size=args.train_size, test_size=args.test_size)
 
-    dense = _compile(lenet5(), args.learning_rate)
+    dense = _compile(tfadmm.models.get("lenet5"), args.learning_rate)
     dense.fit(*train, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
     dense_accuracy = accuracy(dense, test)
     print(f"dense: {dense_accuracy:.2%}", flush=True)
