@@ -245,8 +245,22 @@ def _cells(args):
             for method in args.methods]
 
 
+def _finished(out, args):
+    """Whether `out` holds a cell already run with these settings (so a rerun resumes)."""
+    if not out.exists():
+        return False
+    done = json.loads(out.read_text())
+    config = dataclasses.asdict(dataclasses.replace(DEFAULT_CONFIG, **json.loads(args.config)))
+    return (done.get("budget"), done.get("take"), done.get("config")) == (
+        args.budget, args.take, config) and bool(done.get("records"))
+
+
 def _run_parallel(args):
-    """Each cell in its own process (`--jobs` at a time, one thread pool each)."""
+    """Each cell in its own process (`--jobs` at a time, one thread pool each).
+
+    A cell whose result file already holds a run with the same budget, image
+    count and config is kept, so an interrupted run resumes where it stopped.
+    """
     import concurrent.futures
 
     parts = args.out.parent / f"{args.out.stem}-parts"
@@ -256,6 +270,9 @@ def _run_parallel(args):
     def one(cell):
         rate, seed, method = cell
         out = parts / f"{method}-{rate:g}x-seed{seed}.json"
+        if _finished(out, args):
+            print(f"{method} {rate}x seed {seed}: kept from {out.name}", flush=True)
+            return json.loads(out.read_text())["records"]
         command = [sys.executable, __file__, "--rates", str(rate), "--seeds", str(seed),
                    "--methods", method, "--budget", str(args.budget), "--config", args.config,
                    "--out", str(out)]
