@@ -1,7 +1,10 @@
 """ADMM quantization of LeNet-5 on Fashion-MNIST: dense vs binary, ternary, 4-bit, pruned + 4-bit.
 
 Every compressed run starts from the same dense baseline. A stage is: ADMM
-phase, hard mapping (progressive with `--fraction`), masked retraining. Binary
+phase, then progressive mapping (the 30 % of each kernel's weights closest to
+their levels at a time, with retraining after each step; `--fraction 0` maps
+everything at once), one scale per output channel (`--per-layer`: one per
+layer). Binary
 runs the papers' two stages: the middle layers (conv2, fc1) first, then the
 first and last (conv1, fc2). Prints the table and writes it to
 `benchmarks/results/quantization.md`.
@@ -144,7 +147,8 @@ def benchmark(dense, splits, *, quick=False, log=print):
         f"From the shared dense baseline ({dense_accuracy:.2%} test); per stage "
         f"{args.admm_epochs} ADMM + {args.retrain_epochs} retraining epochs; rho {args.rho} "
         f"(x1.3 every {args.update_every} steps); ADMM Adam {args.admm_learning_rate}, "
-        f"retraining Adam {args.learning_rate / 10}; scales per layer; hard mapping. Bytes: "
+        f"retraining Adam {args.learning_rate / 10}"
+        f"{' per mapping step' if args.fraction else ''}; {_mapping_text(args)}. Bytes: "
         f"`tfadmm.export` compressed SavedModel (dense SavedModel: {dense_bytes:,} bytes).",
         "",
         "| model | levels / stages | test accuracy | drop (pp) | distinct values "
@@ -159,6 +163,14 @@ def benchmark(dense, splits, *, quick=False, log=print):
             f"{minimum:,} | {minutes:.1f} |"
         )
     return "\n".join(lines)
+
+
+def _mapping_text(args):
+    scales = "scales per output channel" if args.per_channel else "scales per layer"
+    if args.fraction is None:
+        return f"{scales}; hard mapping, all at once"
+    return (f"{scales}; progressive mapping, {args.fraction:.0%} of a kernel's weights per "
+            f"step, {args.retrain_epochs} retraining epochs after each step")
 
 
 def distinct_values(model):
@@ -182,9 +194,7 @@ def render(rows, args, dense_accuracy):
         f"{args.epochs} epochs; per stage {args.admm_epochs} ADMM + {args.retrain_epochs} "
         f"retraining epochs; rho {args.rho} (x1.3 per update, "
         f"{f'every {args.update_every} steps' if args.update_every else 'once per epoch'}); "
-        "scales "
-        f"{'per output channel' if args.per_channel else 'per layer'}; mapping "
-        f"{'progressive, ' + str(args.fraction) if args.fraction else 'hard, all at once'}.",
+        f"{_mapping_text(args)}.",
         "",
         "| model | levels / stages | accuracy | drop (pp) | distinct kernel values "
         "conv1/conv2/fc1/fc2 | pruning rate | minutes |",
@@ -212,13 +222,13 @@ def parse_args(argv=None):
     parser.add_argument("--admm-epochs", type=int, default=4, help="ADMM epochs per stage")
     parser.add_argument("--retrain-epochs", type=int, default=2,
                         help="masked retraining epochs per stage (per step if progressive)")
-    parser.add_argument("--fraction", type=float, default=None,
-                        help="progressive mapping: share mapped per step (e.g. 0.3)")
+    parser.add_argument("--fraction", type=float, default=0.3,
+                        help="progressive mapping: share mapped per step (0: all at once)")
     parser.add_argument("--rho", type=float, default=1e-2, help="initial ADMM rho")
     parser.add_argument("--update-every", type=int, default=100,
                         help="steps between Z/U updates (0: once per epoch)")
-    parser.add_argument("--per-channel", action="store_true",
-                        help="one scale per output channel instead of per layer")
+    parser.add_argument("--per-layer", dest="per_channel", action="store_false",
+                        help="one scale per layer instead of per output channel")
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="dense training (retraining uses a tenth)")
     parser.add_argument("--admm-learning-rate", type=float, default=3e-3)
@@ -230,6 +240,7 @@ def parse_args(argv=None):
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
     args.update_every = args.update_every or None
+    args.fraction = args.fraction or None
     if args.quick:
         args.epochs = args.admm_epochs = args.retrain_epochs = 1
         args.train_size = args.train_size or 10000
