@@ -41,16 +41,10 @@ def load_model(path):
     Raises:
         ModelError: no model there, or a file Keras cannot load.
     """
-    import keras
-
     import tfadmm  # noqa: F401  (registers tfadmm's classes for wrapped models)
+    from tfadmm.models.loading import load_file
 
-    path = model_file(path)
-    try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as error:  # Keras raises many types for a bad file.
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"Cannot load model '{path}': {message}") from error
+    return load_file(model_file(path), safe_mode=True, compile=False)
 
 
 def load_history(path):

@@ -46,7 +46,10 @@ def test_unloadable_model_is_one_line_error(tmp_path):
     bad.write_text("not a zip")
     result = CliRunner().invoke(main, ["export", str(bad), "--output", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: Cannot load model '{bad}': ")
+    assert result.output == (
+        f"Error: Cannot load model file {bad}: not a .keras archive (a zip file); it is "
+        "corrupt, truncated or another format.\n"
+    )
     assert len(result.output.splitlines()) == 1
     assert not (tmp_path / "o").exists()
 

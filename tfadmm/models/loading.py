@@ -11,7 +11,13 @@ import keras
 from tfadmm.errors import ModelError
 
 
-def _load_file(path, safe_mode):
+def load_file(path, *, safe_mode=True, compile=True):
+    """Loads a `.keras` file; every failure is one `ModelError` line.
+
+    The one loader of tfadmm: recipes' `model.file`, checkpoints, and the
+    files `tfadmm report / export / evaluate` read all come through here.
+    """
+    path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelError(
             f"Model file not found: expected an existing .keras file. Received: {path}"
@@ -22,7 +28,7 @@ def _load_file(path, safe_mode):
             "truncated or another format."
         )
     try:
-        model = keras.models.load_model(path, safe_mode=safe_mode)
+        model = keras.models.load_model(path, safe_mode=safe_mode, compile=compile)
     except Exception as error:  # corrupt zip, unknown class, lambda in safe mode, ...
         hint = ""
         if safe_mode and "safe_mode" in str(error):
@@ -89,7 +95,7 @@ def load(spec, *, safe_mode=True):
             f"Received: {spec!r}"
         )
     if spec.endswith(".keras"):
-        return _load_file(spec, safe_mode)
+        return load_file(spec, safe_mode=safe_mode)
     if ":" in spec and not os.path.exists(spec):
         return _load_function(spec)
     raise ModelError(

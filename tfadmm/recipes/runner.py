@@ -13,6 +13,7 @@ import yaml
 from tfadmm.admm_model import ADMMModel
 from tfadmm.errors import DataError, ModelError, TfadmmError
 from tfadmm.mapping import fully_mapped
+from tfadmm.models.loading import load_file
 from tfadmm.recipes.amendments import check_changes
 from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
@@ -444,10 +445,7 @@ def _plain(model):
 
 def _load(path, safe_mode=True):
     """Loads a checkpoint of this run; unsafe only if the recipe's model needs it."""
-    try:
-        return keras.models.load_model(path, safe_mode=safe_mode)
-    except Exception as error:  # noqa: BLE001 - any corrupt file becomes one clear line
-        raise ModelError(f"{path}: cannot load the checkpoint: {error}") from None
+    return load_file(path, safe_mode=safe_mode)
 
 
 def _cardinality(dataset):
