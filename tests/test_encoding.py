@@ -17,13 +17,23 @@ def _kernels():
         "binary": np.where(w > 0, 0.1, -0.1).astype("float32"),
         "zeros": np.zeros((4, 5), "float32"),
         "long gaps": np.eye(40, dtype="float32") * 3.0,
+        "binary per channel": (np.sign(w) * np.linspace(0.1, 2.0, 20)).astype("float32"),
+        "ternary per channel": (ternary * np.linspace(0.1, 2.0, 20)).astype("float32"),
+        "sparse binary per channel": (
+            np.where(rng.random((400, 20)) < 0.02, np.sign(rng.normal(size=(400, 20))), 0)
+            * np.linspace(0.1, 2.0, 20)
+        ).astype("float32"),
+        "4-bit per channel": (
+            np.round(np.clip(w, -1.75, 1.75) * 4) * np.linspace(0.1, 2.0, 20)
+        ).astype("float32"),
     }
 
 
 @pytest.mark.parametrize("name", list(_kernels()))
-@pytest.mark.parametrize("widths", [encoding.ANY_WIDTH, encoding.PACKED_WIDTHS])
-def test_decode_of_encode_is_exact(name, widths):
+def test_decode_of_encode_is_exact(name):
+    # Only the export encodes; it plans with the widths that pack into bytes.
     kernel = _kernels()[name]
+    widths = encoding.PACKED_WIDTHS
     plan = encoding.plan(kernel, index_widths=widths, code_widths=widths)
     arrays = encoding.encode(kernel, plan)
     decoded = encoding.decode(
@@ -40,10 +50,24 @@ def test_unpack_inverts_pack(width):
     np.testing.assert_array_equal(encoding.unpack(tf.constant(packed), width, 37).numpy(), codes)
 
 
+def test_pack_refuses_a_width_that_does_not_fit_bytes():
+    with pytest.raises(ValueError, match=r"^pack: expected a width in \(1, 2, 4, 8, 16\)\. "
+                                         r"Received: 9$"):
+        encoding.pack([1, 2], 9)
+
+
 def test_binary_kernel_costs_one_bit_a_weight_plus_codebook():
     plan = encoding.plan(np.where(np.arange(64) % 3, 0.5, -0.5).astype("float32"))
     assert (plan.index, plan.value_bits, plan.codebook_size) == ("none", 1, 2)
     assert plan.total_bits == 64 * 1 + 2 * 32
+
+
+def test_per_channel_binary_kernel_gets_a_codebook_per_channel():
+    scales = np.arange(1, 9, dtype="float32")  # 16 distinct values overall, 2 per channel
+    kernel = np.where(np.arange(64 * 8).reshape(64, 8) % 3, 1.0, -1.0).astype("float32") * scales
+    plan = encoding.plan(kernel)
+    assert (plan.index, plan.value_bits, plan.codebook_size, plan.channels) == ("none", 1, 16, 8)
+    assert plan.total_bits == 64 * 8 * 1 + 16 * 32
 
 
 def test_single_nonzero_uses_a_one_bit_relative_index():

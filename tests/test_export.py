@@ -53,6 +53,23 @@ def test_savedmodel_of_quantized_conv_model_is_exact(tmp_path):
     assert saved > 0.9 * 4 * (36 + 144 * 3)
 
 
+def test_per_channel_binary_model_exports_one_bit_a_weight(tmp_path):
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(64, name="fc")])
+    wrapped = tfadmm.wrap(model, {"fc": tfadmm.Binary(per_channel=True)})
+    tfadmm.project(wrapped)
+    plain = tfadmm.strip(wrapped)
+    kernel = keras.ops.convert_to_numpy(plain.get_layer("fc").kernel)
+    assert len(np.unique(kernel)) > 64  # +-a_c for each output channel c: up to 128 values
+    tfadmm.export(plain, tmp_path / "sm", measure_dense=False)
+    x = batch((6,))
+    np.testing.assert_allclose(_serve(tmp_path / "sm", x), plain(x), atol=1e-5, rtol=0)
+    # 1-bit codes and a codebook of 2 floats per channel, not 8-bit codes into 128.
+    dense = keras.Sequential([keras.Input((6,)), keras.layers.Dense(64)])
+    tfadmm.export(dense, tmp_path / "dense", measure_dense=False)
+    saved = _variables_bytes(tmp_path / "dense") - _variables_bytes(tmp_path / "sm")
+    assert saved >= 4 * 6 * 64 - (6 * 64 // 8 + 4 * 128)
+
+
 def test_savedmodel_serves_without_tfadmm_or_keras(tmp_path):
     admm_model, plain = pruned()
     tfadmm.export(admm_model, tmp_path / "sm", measure_dense=False)

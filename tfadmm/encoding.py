@@ -4,7 +4,10 @@ A kernel of `n` weights with `nnz` non-zeros is stored as one of
 
 - **values**: the entries that are kept, either as floats (the kernel's dtype)
   or as integer codes into a small codebook of distinct values (a quantized
-  kernel: a binary kernel needs 1 bit per value, a 4-bit one 4 bits);
+  kernel: a binary kernel needs 1 bit per value, a 4-bit one 4 bits). A
+  kernel quantized with one scale per output channel has few distinct values
+  in each channel but many overall: it gets one codebook per output channel
+  (the last axis), each as long as the longest;
 - **an index** saying where those values go:
     - `"none"`: every entry is stored (no zeros to skip);
     - `"bitmask"`: one bit per weight, 1 where the weight is non-zero;
@@ -52,11 +55,14 @@ class Plan:
         dtype_bits: bits of one weight as trained (32 for float32).
         value_bits: bits of one stored value: `dtype_bits` for floats, the code
             width for a codebook.
-        codebook_size: entries of the codebook (0: values stored as floats).
+        codebook_size: entries of the codebook, all channels together (0:
+            values stored as floats).
         index: `"none"`, `"bitmask"` or `"relative"`.
         index_width: bits of one relative index (0 otherwise).
         entries: stored values, fillers included.
         total_bits: the cost, as in the module docstring.
+        channels: 1 for one codebook; else the number of output channels,
+            each with its own `codebook_size // channels` entries.
     """
 
     size: int
@@ -68,6 +74,7 @@ class Plan:
     index_width: int
     entries: int
     total_bits: int
+    channels: int = 1
 
     @property
     def index_bits(self):
@@ -97,6 +104,17 @@ def _fillers(gaps, width):
     return int(np.sum((gaps - 1) >> width))
 
 
+def _distinct_per_channel(kernel):
+    """`(channels, most distinct non-zero values in one channel)` of a kernel's last axis."""
+    kernel = np.asarray(kernel)
+    if kernel.ndim < 2 or kernel.shape[-1] < 2:
+        return 1, None
+    columns = np.sort(kernel.reshape(-1, kernel.shape[-1]), axis=0)
+    distinct = 1 + np.count_nonzero(np.diff(columns, axis=0), axis=0)
+    distinct -= np.any(columns == 0, axis=0)
+    return int(kernel.shape[-1]), int(distinct.max())
+
+
 def plan(kernel, *, index_widths=ANY_WIDTH, code_widths=ANY_WIDTH):
     """Returns the cheapest `Plan` for a kernel (a NumPy array).
 
@@ -112,6 +130,7 @@ def plan(kernel, *, index_widths=ANY_WIDTH, code_widths=ANY_WIDTH):
     positions = np.flatnonzero(nonzero)
     nnz = int(positions.size)
     distinct = np.unique(flat[nonzero])
+    channels, per_channel = _distinct_per_channel(kernel)
     gaps = _gaps(positions)
 
     # Each candidate: (index, width, entries, index_bits, stores_zeros).
@@ -128,15 +147,21 @@ def plan(kernel, *, index_widths=ANY_WIDTH, code_widths=ANY_WIDTH):
 
     best = None
     for index, width, entries, index_bits, stores_zeros in layouts:
-        options = [(dtype_bits, 0)]
+        options = [(dtype_bits, 0, 1)]
         codes = int(distinct.size) + int(stores_zeros)
         code_width = _code_width(codes, code_widths)
         if code_width is not None and code_width < dtype_bits:
-            options.append((code_width, codes))
-        for value_bits, codebook in options:
+            options.append((code_width, codes, 1))
+        if per_channel is not None:
+            codes = per_channel + int(stores_zeros)
+            code_width = _code_width(codes, code_widths)
+            if code_width is not None and code_width < dtype_bits:
+                options.append((code_width, channels * codes, channels))
+        for value_bits, codebook, books in options:
             total = entries * value_bits + codebook * CODEBOOK_BITS + index_bits
             candidate = Plan(
-                size, nnz, dtype_bits, value_bits, codebook, index, width, entries, total
+                size, nnz, dtype_bits, value_bits, codebook, index, width, entries, total,
+                books,
             )
             if best is None or total < best.total_bits:
                 best = candidate
@@ -151,6 +176,8 @@ def pack(codes, width):
 
     Widths 1, 2, 4 and 8 give a uint8 array, 16 a uint16 array.
     """
+    if width not in PACKED_WIDTHS:
+        raise ValueError(f"pack: expected a width in {PACKED_WIDTHS}. Received: {width}")
     codes = np.asarray(codes, dtype=np.int64).reshape(-1)
     if width == 16:
         return codes.astype(np.uint16)
@@ -193,9 +220,11 @@ def encode(kernel, kernel_plan):
     p = kernel_plan
     if p.index == "none":
         stored = flat
+        positions = np.arange(flat.size)
         arrays = {}
     elif p.index == "bitmask":
         stored = flat[flat != 0]
+        positions = np.flatnonzero(flat)
         arrays = {"bitmask": pack((flat != 0).astype(np.int64), 1)}
     else:
         gaps = _gaps(np.flatnonzero(flat))
@@ -207,8 +236,12 @@ def encode(kernel, kernel_plan):
         steps[ends] = gaps - (counts - 1) * limit
         stored = np.zeros(steps.size, dtype=flat.dtype)
         stored[ends] = flat[flat != 0]
+        positions = np.cumsum(steps) - 1
         arrays = {"gaps": pack(steps - 1, p.index_width)}
-    if p.codebook_size:
+    if p.codebook_size and p.channels > 1:
+        arrays["codebook"], codes = _channel_codebooks(stored, positions % p.channels, p)
+        arrays["codes"] = pack(codes, p.value_bits)
+    elif p.codebook_size:
         codebook, codes = np.unique(stored, return_inverse=True)
         arrays["codebook"] = codebook.astype(np.float32)
         arrays["codes"] = pack(codes, p.value_bits)
@@ -217,23 +250,40 @@ def encode(kernel, kernel_plan):
     return arrays
 
 
+def _channel_codebooks(stored, channel, p):
+    """`(codebooks, codes)`: each channel's distinct values, padded to one length."""
+    length = p.codebook_size // p.channels
+    codebooks = np.zeros((p.channels, length), np.float32)
+    codes = np.zeros(stored.size, np.int64)
+    for c in range(p.channels):
+        at = channel == c
+        values, codes[at] = np.unique(stored[at], return_inverse=True)
+        codebooks[c, : values.size] = values
+    return codebooks.reshape(-1), codes
+
+
 def decode(arrays, kernel_plan, shape, dtype):
     """Rebuilds the dense kernel from `encode`'s arrays with TensorFlow ops only."""
     import tensorflow as tf
 
     p = kernel_plan
-    if p.codebook_size:
-        codes = unpack(arrays["codes"], p.value_bits, p.entries)
-        values = tf.gather(tf.cast(arrays["codebook"], dtype), codes)
-    else:
-        values = tf.cast(arrays["values"], dtype)
     if p.index == "none":
-        return tf.reshape(values, shape)
-    if p.index == "bitmask":
+        positions = tf.range(p.size, dtype=tf.int64)[:, None]
+    elif p.index == "bitmask":
         bits = unpack(arrays["bitmask"], 1, p.size)
         positions = tf.where(bits > 0)
     else:
         steps = tf.cast(unpack(arrays["gaps"], p.index_width, p.entries), tf.int64) + 1
         positions = (tf.cumsum(steps) - 1)[:, None]
+    if p.codebook_size:
+        codes = unpack(arrays["codes"], p.value_bits, p.entries)
+        if p.channels > 1:
+            channel = tf.cast(positions[:, 0] % p.channels, tf.int32)
+            codes = channel * (p.codebook_size // p.channels) + codes
+        values = tf.gather(tf.cast(arrays["codebook"], dtype), codes)
+    else:
+        values = tf.cast(arrays["values"], dtype)
+    if p.index == "none":
+        return tf.reshape(values, shape)
     dense = tf.scatter_nd(positions, values, tf.constant([p.size], tf.int64))
     return tf.reshape(dense, shape)

@@ -15,7 +15,8 @@ Conventions (ALGORITHM.md §6):
 - **storage**: a kernel's compressed bytes are
   `ceil((entries * bits + codebook * 32 + index bits) / 8)`, the cheapest of
   the layouts in `tfadmm.encoding` (values as floats or as codes into a
-  codebook of its distinct values; index none, a bitmask of one bit per weight,
+  codebook of its distinct values, or into one codebook per output channel
+  for per-channel quantization; index none, a bitmask of one bit per weight,
   or relative indices of any width 1-16 bits with filler entries for long
   gaps). This is the theoretical minimum that an export can approach.
   The storage ratio is dense bytes / compressed bytes over every compressible
