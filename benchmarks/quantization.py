@@ -80,7 +80,8 @@ def compress(dense, stages, train, args):
     fit = dict(batch_size=args.batch_size, verbose=args.verbose)
     for targets in stages:
         model = tfadmm.wrap(
-            model, targets, rho=args.rho, update_every_steps=args.update_every
+            model, targets, rho=args.rho, rho_multiplier=args.rho_multiplier,
+            update_every_steps=args.update_every,
         )
         _compile(model, args.admm_learning_rate).fit(*train, epochs=args.admm_epochs, **fit)
         _compile(model, args.learning_rate / 10)
@@ -109,7 +110,8 @@ def compress_splits(dense, stages, splits, args, seed=0):
             epoch[0] += 1
 
     for targets in stages:
-        model = tfadmm.wrap(model, targets, rho=args.rho, update_every_steps=args.update_every)
+        model = tfadmm.wrap(model, targets, rho=args.rho, rho_multiplier=args.rho_multiplier,
+                            update_every_steps=args.update_every)
         fit(_compile(model, args.admm_learning_rate), args.admm_epochs)
         _compile(model, args.learning_rate / 10)
         if args.fraction is None:
@@ -137,6 +139,9 @@ def benchmark(dense, splits, *, quick=False, log=print):
         for name, (description, stages) in variants(args.per_channel).items():
             start = time.time()
             model = compress_splits(dense, stages, splits, args)
+            saved = common.CACHE / "models" / f"quantization-{name.replace(' ', '-')}.keras"
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            model.save(saved)
             acc = common.accuracy(model, splits.test)
             exported = tfadmm.export(model, pathlib.Path(tmp) / name)
             dense_bytes = exported.dense_savedmodel_bytes
@@ -146,7 +151,8 @@ def benchmark(dense, splits, *, quick=False, log=print):
     lines = [
         f"From the shared dense baseline ({dense_accuracy:.2%} test); per stage "
         f"{args.admm_epochs} ADMM + {args.retrain_epochs} retraining epochs; rho {args.rho} "
-        f"(x1.3 every {args.update_every} steps); ADMM Adam {args.admm_learning_rate}, "
+        f"(x{args.rho_multiplier:g} every {args.update_every} steps); "
+        f"ADMM Adam {args.admm_learning_rate}, "
         f"retraining Adam {args.learning_rate / 10}"
         f"{' per mapping step' if args.fraction else ''}; {_mapping_text(args)}. Bytes: "
         f"`tfadmm.export` compressed SavedModel (dense SavedModel: {dense_bytes:,} bytes).",
@@ -192,7 +198,7 @@ def render(rows, args, dense_accuracy):
         "",
         f"Train {args.train_size or 60000}, test {args.test_size or 10000} images; dense "
         f"{args.epochs} epochs; per stage {args.admm_epochs} ADMM + {args.retrain_epochs} "
-        f"retraining epochs; rho {args.rho} (x1.3 per update, "
+        f"retraining epochs; rho {args.rho} (x{args.rho_multiplier:g} per update, "
         f"{f'every {args.update_every} steps' if args.update_every else 'once per epoch'}); "
         f"{_mapping_text(args)}.",
         "",
@@ -225,6 +231,8 @@ def parse_args(argv=None):
     parser.add_argument("--fraction", type=float, default=0.3,
                         help="progressive mapping: share mapped per step (0: all at once)")
     parser.add_argument("--rho", type=float, default=1e-2, help="initial ADMM rho")
+    parser.add_argument("--rho-multiplier", type=float, default=1.3,
+                        help="rho's growth at each Z/U update")
     parser.add_argument("--update-every", type=int, default=100,
                         help="steps between Z/U updates (0: once per epoch)")
     parser.add_argument("--per-layer", dest="per_channel", action="store_false",
