@@ -11,6 +11,7 @@ first and last (conv1, fc2). Prints the table and writes it to
 
     python benchmarks/quantization.py            # full data, the default epochs
     python benchmarks/quantization.py --quick    # a subset, 1 epoch per phase (~2 min)
+    python benchmarks/quantization.py --shared --only binary --rho-multiplier 1.07
 
 `benchmark(dense, splits)` runs the same variants from the benchmarks' shared
 dense baseline and data (`run_all.py`), and adds the export sizes.
@@ -244,6 +245,8 @@ def parse_args(argv=None):
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--test-size", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None, help="variants to run")
+    parser.add_argument("--shared", action="store_true",
+                        help="start from run_all's cached baseline and data; print accuracies")
     parser.add_argument("--output", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
@@ -258,8 +261,26 @@ def parse_args(argv=None):
     return args
 
 
+def shared(args):
+    """`--shared`: the chosen variants from run_all's baseline and data; prints accuracies."""
+    import common
+
+    splits = common.load_splits(0)
+    dense, baseline = common.dense_baseline(splits)
+    for name, (_, stages) in variants(args.per_channel).items():
+        if args.only and name not in args.only:
+            continue
+        model = compress_splits(dense, stages, splits, args)
+        print(f"{name}: validation {common.accuracy(model, splits.validation):.2%}, test "
+              f"{common.accuracy(model, splits.test):.2%} (baseline: validation "
+              f"{baseline['val_accuracy']:.2%}, test {baseline['test_accuracy']:.2%})",
+              flush=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.shared:
+        return shared(args)
     keras.utils.set_random_seed(0)
     train, test = load(train_size=args.train_size, test_size=args.test_size)
 
