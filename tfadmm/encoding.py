@@ -252,13 +252,16 @@ def encode(kernel, kernel_plan):
 
 def _channel_codebooks(stored, channel, p):
     """`(codebooks, codes)`: each channel's distinct values, padded to one length."""
-    length = p.codebook_size // p.channels
-    codebooks = np.zeros((p.channels, length), np.float32)
-    codes = np.zeros(stored.size, np.int64)
-    for c in range(p.channels):
-        at = channel == c
-        values, codes[at] = np.unique(stored[at], return_inverse=True)
-        codebooks[c, : values.size] = values
+    order = np.lexsort((stored, channel))
+    channels, values = channel[order], stored[order]
+    new_channel = np.r_[True, channels[1:] != channels[:-1]]
+    new_value = new_channel | np.r_[True, values[1:] != values[:-1]]
+    pair = np.cumsum(new_value) - 1  # numbers the distinct (channel, value) pairs
+    rank = pair - np.maximum.accumulate(np.where(new_channel, pair, 0))
+    codes = np.empty(stored.size, np.int64)
+    codes[order] = rank
+    codebooks = np.zeros((p.channels, p.codebook_size // p.channels), np.float32)
+    codebooks[channels[new_value], rank[new_value]] = values[new_value]
     return codebooks.reshape(-1), codes
 
 
