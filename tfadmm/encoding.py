@@ -220,7 +220,7 @@ def encode(kernel, kernel_plan):
     p = kernel_plan
     if p.index == "none":
         stored = flat
-        positions = np.arange(flat.size)
+        positions = None  # every entry: its position is its index
         arrays = {}
     elif p.index == "bitmask":
         stored = flat[flat != 0]
@@ -239,6 +239,8 @@ def encode(kernel, kernel_plan):
         positions = np.cumsum(steps) - 1
         arrays = {"gaps": pack(steps - 1, p.index_width)}
     if p.codebook_size and p.channels > 1:
+        if positions is None:
+            positions = np.arange(stored.size)
         arrays["codebook"], codes = _channel_codebooks(stored, positions % p.channels, p)
         arrays["codes"] = pack(codes, p.value_bits)
     elif p.codebook_size:
@@ -271,7 +273,7 @@ def decode(arrays, kernel_plan, shape, dtype):
 
     p = kernel_plan
     if p.index == "none":
-        positions = tf.range(p.size, dtype=tf.int64)[:, None]
+        positions = None  # every entry: its position is its index
     elif p.index == "bitmask":
         bits = unpack(arrays["bitmask"], 1, p.size)
         positions = tf.where(bits > 0)
@@ -281,7 +283,8 @@ def decode(arrays, kernel_plan, shape, dtype):
     if p.codebook_size:
         codes = unpack(arrays["codes"], p.value_bits, p.entries)
         if p.channels > 1:
-            channel = tf.cast(positions[:, 0] % p.channels, tf.int32)
+            flat = tf.range(p.size, dtype=tf.int64) if positions is None else positions[:, 0]
+            channel = tf.cast(flat % p.channels, tf.int32)
             codes = channel * (p.codebook_size // p.channels) + codes
         values = tf.gather(tf.cast(arrays["codebook"], dtype), codes)
     else:
