@@ -197,9 +197,9 @@ class _Run:
         if self.state["completed_stages"] > 0:
             stage = self.recipe.stages[self.state["completed_stages"] - 1]
             path = self.dir.stage_dir(self.state["completed_stages"] - 1, stage.name)
-            return _load(path / "model.keras", self.recipe.model.safe_mode)
+            return load_file(path / "model.keras", safe_mode=self.recipe.model.safe_mode)
         if self.dir.path("baseline.keras").exists():
-            return _load(self.dir.path("baseline.keras"), self.recipe.model.safe_mode)
+            return load_file(self.dir.path("baseline.keras"), safe_mode=self.recipe.model.safe_mode)
         try:
             model = build_model(self.recipe, self.splits.input_shape, self.splits.num_classes)
         except TfadmmError:
@@ -327,7 +327,8 @@ class _Run:
         position = self.state.get("position") or []
         if tuple(position[: len(prefix)]) != tuple(prefix) or not self.state.get("checkpoint"):
             return None
-        model = _load(self.dir.path(self.state["checkpoint"]), self.recipe.model.safe_mode)
+        model = load_file(self.dir.path(self.state["checkpoint"]),
+                          safe_mode=self.recipe.model.safe_mode)
         self.emit(f"resuming from {self.state['checkpoint']}")
         return model, int(position[-1])
 
@@ -441,11 +442,6 @@ def _trainer_for(model):
 
 def _plain(model):
     return strip(model) if isinstance(model, ADMMModel) else model
-
-
-def _load(path, safe_mode=True):
-    """Loads a checkpoint of this run; unsafe only if the recipe's model needs it."""
-    return load_file(path, safe_mode=safe_mode)
 
 
 def _cardinality(dataset):
