@@ -74,42 +74,13 @@ def accuracy(model, data):
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def compress(dense, stages, train, args):
-    """Runs the stages from a copy of `dense`; returns the stripped model."""
+def compress(dense, stages, fit, args):
+    """Runs the stages from a copy of `dense`; returns the stripped model.
+
+    `fit(model, epochs)` trains a compiled model for that many epochs.
+    """
     model = keras.models.clone_model(dense)
     model.set_weights(dense.get_weights())
-    fit = dict(batch_size=args.batch_size, verbose=args.verbose)
-    for targets in stages:
-        model = tfadmm.wrap(
-            model, targets, rho=args.rho, rho_multiplier=args.rho_multiplier,
-            update_every_steps=args.update_every,
-        )
-        _compile(model, args.admm_learning_rate).fit(*train, epochs=args.admm_epochs, **fit)
-        _compile(model, args.learning_rate / 10)
-        if args.fraction is None:
-            tfadmm.project(model)
-            model.fit(*train, epochs=args.retrain_epochs, **fit)
-        else:
-            tfadmm.map_progressively(
-                model,
-                lambda m: m.fit(*train, epochs=args.retrain_epochs, **fit),
-                fraction=args.fraction,
-            )
-    return tfadmm.strip(model)
-
-
-def compress_splits(dense, stages, splits, args, seed=0):
-    """`compress` on `tf.data` splits (the benchmarks' shared data): the stripped model."""
-    keras.utils.set_random_seed(seed)
-    model = keras.models.clone_model(dense)
-    model.set_weights(dense.get_weights())
-    epoch = [0]
-
-    def fit(m, epochs):
-        for _ in range(epochs):
-            m.fit(splits.train_for_seed(seed * 10_000 + epoch[0]), epochs=1, verbose=args.verbose)
-            epoch[0] += 1
-
     for targets in stages:
         model = tfadmm.wrap(model, targets, rho=args.rho, rho_multiplier=args.rho_multiplier,
                             update_every_steps=args.update_every)
@@ -123,6 +94,28 @@ def compress_splits(dense, stages, splits, args, seed=0):
                 model, lambda m: fit(m, args.retrain_epochs), fraction=args.fraction
             )
     return tfadmm.strip(model)
+
+
+def compress_arrays(dense, stages, train, args):
+    """`compress` on in-memory `(x, y)` training arrays."""
+    def fit(model, epochs):
+        model.fit(*train, epochs=epochs, batch_size=args.batch_size, verbose=args.verbose)
+
+    return compress(dense, stages, fit, args)
+
+
+def compress_splits(dense, stages, splits, args, seed=0):
+    """`compress` on `tf.data` splits (the benchmarks' shared data), one seed per epoch."""
+    keras.utils.set_random_seed(seed)
+    epoch = [0]
+
+    def fit(model, epochs):
+        for _ in range(epochs):
+            model.fit(splits.train_for_seed(seed * 10_000 + epoch[0]), epochs=1,
+                      verbose=args.verbose)
+            epoch[0] += 1
+
+    return compress(dense, stages, fit, args)
 
 
 def benchmark(dense, splits, *, quick=False, log=print):
@@ -294,7 +287,7 @@ def main(argv=None):
         if args.only and name not in args.only:
             continue
         start = time.time()
-        model = compress(dense, stages, train, args)
+        model = compress_arrays(dense, stages, train, args)
         acc = accuracy(model, test)
         minutes = (time.time() - start) / 60
         rows.append((name, description, acc, distinct_values(model), nonzero_rate(model), minutes))
