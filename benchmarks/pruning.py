@@ -245,17 +245,17 @@ def _cells(args):
             for method in args.methods]
 
 
-def _finished(out, args):
+def _finished(out, args, config):
     """Whether `out` holds a cell already run with these settings (so a rerun resumes)."""
-    if not out.exists():
+    try:
+        done = json.loads(out.read_text())
+    except (OSError, ValueError):  # not there, or cut short by an interrupted write
         return False
-    done = json.loads(out.read_text())
-    config = dataclasses.asdict(dataclasses.replace(DEFAULT_CONFIG, **json.loads(args.config)))
     return (done.get("budget"), done.get("take"), done.get("config")) == (
-        args.budget, args.take, config) and bool(done.get("records"))
+        args.budget, args.take, dataclasses.asdict(config)) and bool(done.get("records"))
 
 
-def _run_parallel(args):
+def _run_parallel(args, config):
     """Each cell in its own process (`--jobs` at a time, one thread pool each).
 
     A cell whose result file already holds a run with the same budget, image
@@ -270,7 +270,7 @@ def _run_parallel(args):
     def one(cell):
         rate, seed, method = cell
         out = parts / f"{method}-{rate:g}x-seed{seed}.json"
-        if _finished(out, args):
+        if _finished(out, args, config):
             print(f"{method} {rate}x seed {seed}: kept from {out.name}", flush=True)
             return json.loads(out.read_text())["records"]
         command = [sys.executable, __file__, "--rates", str(rate), "--seeds", str(seed),
@@ -307,7 +307,7 @@ def main(argv=None):
              "budget": args.budget, "take": args.take, "records": records}, indent=1))
 
     if args.jobs > 1:
-        records = _run_parallel(args)
+        records = _run_parallel(args, config)
         save(records)
         return records
     records = []
