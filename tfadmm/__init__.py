@@ -12,24 +12,32 @@ from tfadmm.constraints import (
     Sparsity,
     Ternary,
 )
+from tfadmm.distillation import Distill
 from tfadmm.export import evaluate_tflite, export
 from tfadmm.kernel_state import KernelState
 from tfadmm.mapping import fully_mapped, map_progressively
+from tfadmm.optimizer_spec import OptimizerSpec
 from tfadmm.report import CompressionReport, build_report
+from tfadmm.stage import ADMMPhase, RetrainPhase, StageResult, run_stage
 from tfadmm.version import __version__
 from tfadmm.wrapping import project, strip, wrap
 
 __all__ = [
     "ADMMModel",
+    "ADMMPhase",
     "Binary",
     "Chain",
     "CompressionReport",
     "Constraint",
+    "Distill",
     "KernelState",
     "NMSparsity",
+    "OptimizerSpec",
     "PowerOfTwo",
     "Quantize",
+    "RetrainPhase",
     "Sparsity",
+    "StageResult",
     "Ternary",
     "__version__",
     "build_report",
@@ -41,6 +49,7 @@ __all__ = [
     "map_progressively",
     "models",
     "project",
+    "run_stage",
     "strip",
     "wrap",
 ]

@@ -10,6 +10,7 @@ from keras import ops
 
 from tfadmm import admm
 from tfadmm.compressible import find_compressible_layers
+from tfadmm.distillation import soft_target_loss
 from tfadmm.kernel_state import KernelState
 
 ADMM = "admm"
@@ -47,6 +48,10 @@ class ADMMModel(keras.Model):
         rho_max: optional upper bound for rho.
         update_every_steps: training steps between Z/U updates; None means
             once per epoch (taken from the data at every `fit`).
+        distill: optional `tfadmm.Distill`: the training loss also learns the
+            `teacher`'s outputs (ADMM phase and retraining alike).
+        teacher: the distillation teacher (a `keras.Model`, not trained);
+            required with `distill`.
     """
 
     def __init__(
@@ -57,6 +62,8 @@ class ADMMModel(keras.Model):
         rho_multiplier=1.3,
         rho_max=None,
         update_every_steps=None,
+        distill=None,
+        teacher=None,
         **kwargs,
     ):
         kwargs.setdefault("name", f"admm_{model.name}")
@@ -70,6 +77,17 @@ class ADMMModel(keras.Model):
         self.rho_multiplier = float(rho_multiplier)
         self.rho_max = None if rho_max is None else float(rho_max)
         self.update_every_steps = update_every_steps
+        if isinstance(distill, dict):
+            distill = keras.saving.deserialize_keras_object(distill)
+        if (distill is None) != (teacher is None):
+            raise ValueError(
+                "`distill` and `teacher` go together. Received: "
+                f"distill={distill!r}, teacher={type(teacher).__name__}"
+            )
+        self.distill = distill
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.trainable = False
         state = dict(trainable=False, aggregation="only_first_replica")
         self.rho = self.add_weight(
             name="rho", shape=(), dtype="float32",
@@ -109,6 +127,19 @@ class ADMMModel(keras.Model):
 
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss, mixed with the distillation term while training."""
+        loss = super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+        if self.teacher is None or not training:
+            return loss
+        soft = soft_target_loss(
+            ops.stop_gradient(self.teacher(x, training=False)), y_pred,
+            self.distill.temperature, self.distill.from_logits,
+        )
+        return (1.0 - self.distill.alpha) * loss + self.distill.alpha * soft
 
     def penalty(self):
         """The ADMM penalty summed over the active kernels (a scalar tensor)."""
@@ -234,12 +265,18 @@ class ADMMModel(keras.Model):
             "rho_multiplier": self.rho_multiplier,
             "rho_max": self.rho_max,
             "update_every_steps": self.update_every_steps,
+            "distill": None if self.distill is None else keras.saving.serialize_keras_object(
+                self.distill),
+            "teacher": None if self.teacher is None else keras.saving.serialize_keras_object(
+                self.teacher),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        if config.get("teacher") is not None:
+            config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
         return cls(**config)
 
     def load_own_variables(self, store):

@@ -9,6 +9,7 @@ from keras import ops
 
 from tfadmm.admm_model import ADMMModel
 from tfadmm.compressible import find_compressible_layers
+from tfadmm.distillation import Distill, frozen_copy
 from tfadmm.kernel_state import KernelState
 from tfadmm.mapping import check_fraction, fully_mapped
 from tfadmm.targets import match_layers, resolve_targets
@@ -38,6 +39,7 @@ def wrap(
     rho_max=None,
     update_every_steps=None,
     freeze=None,
+    distill=None,
 ):
     """Wraps a built Keras model for ADMM compression of the targeted kernels.
 
@@ -59,6 +61,8 @@ def wrap(
             per epoch.
         freeze: optional layer-name patterns whose kernels are held exactly at
             their current values (e.g. layers quantized by an earlier stage).
+        distill: optional `tfadmm.Distill`: knowledge distillation from its
+            `teacher`, by default a frozen copy of `model` as it is now.
 
     Returns:
         An `ADMMModel`; compile and fit it like the original.
@@ -126,9 +130,18 @@ def wrap(
         )
         variables.append(variable)
 
+    teacher = None
+    if distill is not None:
+        if not isinstance(distill, Distill):
+            raise ValueError(
+                f"Invalid `distill`: expected a tfadmm.Distill or None. Received: {distill!r}"
+            )
+        teacher = distill.teacher if distill.teacher is not None else frozen_copy(model)
     admm_model = ADMMModel(
         model,
         kernels,
+        distill=distill,
+        teacher=teacher,
         rho=rho,
         rho_multiplier=rho_multiplier,
         rho_max=rho_max,

@@ -17,7 +17,7 @@ import os, signal, sys, cli
 sys.modules.setdefault("tfadmm_cli", cli)
 real, seen = os.replace, []
 def replace(src, dst):
-    if "checkpoints" in str(dst):  # the checkpoint is written, not yet renamed into place
+    if "checkpoints" in str(dst) and str(dst).endswith(".keras"):  # written, not yet renamed
         seen.append(dst)
         if len(seen) == int(os.environ["KILL_AT"]):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -55,7 +55,8 @@ def test_killed_during_a_checkpoint_write_resumes_to_the_same_result(reference, 
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     # The new checkpoint never reached its name; the last good one is intact.
-    named = [p.name for p in (out / "checkpoints").iterdir() if not p.name.startswith(".")]
+    named = [p.name for p in (out / "checkpoints").iterdir()
+             if not p.name.startswith(".") and p.suffix == ".keras"]
     assert named == ["0-admm-1.keras"]
     result = run_recipe(parse_recipe(_cli.TINY, "tiny.yaml"), out, resume=True, verbose=0)
     assert not any((out / "checkpoints").glob(".*"))  # stale temporary files removed

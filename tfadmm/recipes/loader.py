@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import pathlib
 import re
@@ -21,10 +22,11 @@ OPTIMIZER_KEYS = (
     "name", "learning_rate", "momentum", "weight_decay", "schedule", "decay_epochs", "decay_rate",
 )
 ADMM_KEYS = ("epochs", "update_every_steps", "rho", "rho_multiplier", "rho_max", "optimizer")
-RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction")
+RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction", "keep_best")
+DISTILL_KEYS = ("temperature", "alpha", "teacher")
 BASELINE_KEYS = ("epochs", "optimizer")
-DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous")
-STAGE_KEYS = ("name", "targets", "admm", "retrain", "optimizer", "keep_previous")
+DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous", "distill")
+STAGE_KEYS = ("name", "targets", "admm", "retrain", "optimizer", "keep_previous", "distill")
 TARGET_KEYS = ("sparsity", "n_m", "binary", "ternary", "bits", "power_of_two", "per_channel")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -127,9 +129,11 @@ def _merged(reader, sources, keys):
     return merged
 
 
-def _optimizer(reader, sources):
+def _optimizer(reader, sources, base=None):
+    """An `OptimizerSpec`: `base` (the phase's default) with the sources' keys over it."""
+    base = base or schema.OptimizerSpec()
     raw = _merged(reader, sources, OPTIMIZER_KEYS)
-    spec, kwargs = schema.OptimizerSpec(), {}
+    kwargs = {}
     if "name" in raw:
         kwargs["name"] = reader.string(raw["name"][0], raw["name"][1], choices=schema.OPTIMIZERS)
     if "learning_rate" in raw:
@@ -143,13 +147,13 @@ def _optimizer(reader, sources):
         kwargs["decay_epochs"] = reader.number(*raw["decay_epochs"], low=1, integer=True)
     if "decay_rate" in raw:
         kwargs["decay_rate"] = reader.number(*raw["decay_rate"], low=0, high=1, low_open=True)
-    name = kwargs.get("name", spec.name)
+    name = kwargs.get("name", base.name)
     if name in schema.OPTIMIZERS and kwargs.get("momentum") is not None and name not in (
         "sgd", "rmsprop"
     ):
         reader.fail(raw["momentum"][1], f"no momentum for optimizer '{name}' (sgd, rmsprop)",
                     raw["momentum"][0])
-    return schema.OptimizerSpec(**kwargs)
+    return dataclasses.replace(base, **kwargs)
 
 
 def _constraint(reader, value, path):
@@ -250,7 +254,7 @@ def _stage(reader, raw, index, defaults, names):
     retrain_raw = _merged(reader, [(d.get("retrain"), ("defaults", "retrain")),
                                    (section.get("retrain"), path + ("retrain",))], RETRAIN_KEYS)
 
-    def opt(phase):
+    def opt(phase, base):
         return _optimizer(reader, [
             (d.get("optimizer"), ("defaults", "optimizer")),
             ((d.get(phase) or {}).get("optimizer") if isinstance(d.get(phase), dict) else None,
@@ -258,34 +262,70 @@ def _stage(reader, raw, index, defaults, names):
             (section.get("optimizer"), path + ("optimizer",)),
             ((section.get(phase) or {}).get("optimizer")
              if isinstance(section.get(phase), dict) else None, path + (phase, "optimizer")),
-        ])
+        ], base)
 
     def get(raw, key, default, **kw):
         if key not in raw:
             return default
         return reader.number(*raw[key], **kw)
 
+    admm_default, retrain_default = schema.ADMMSpec(), schema.RetrainSpec()
     admm = schema.ADMMSpec(
-        epochs=get(admm_raw, "epochs", 10, low=0, integer=True),
-        update_every_steps=get(admm_raw, "update_every_steps", None, low=1, integer=True,
-                               none_ok=True),
-        rho=get(admm_raw, "rho", 1e-3, low=0, low_open=True),
-        rho_multiplier=get(admm_raw, "rho_multiplier", 1.3, low=1),
-        rho_max=get(admm_raw, "rho_max", None, low=0, low_open=True, none_ok=True),
-        optimizer=opt("admm"),
+        epochs=get(admm_raw, "epochs", admm_default.epochs, low=0, integer=True),
+        update_every_steps=get(admm_raw, "update_every_steps", admm_default.update_every_steps,
+                               low=1, integer=True, none_ok=True),
+        rho=get(admm_raw, "rho", admm_default.rho, low=0, low_open=True),
+        rho_multiplier=get(admm_raw, "rho_multiplier", admm_default.rho_multiplier, low=1),
+        rho_max=get(admm_raw, "rho_max", admm_default.rho_max, low=0, low_open=True,
+                    none_ok=True),
+        optimizer=opt("admm", admm_default.optimizer),
     )
+    keep_best = retrain_default.keep_best
+    if "keep_best" in retrain_raw:
+        keep_best = bool(reader.boolean(*retrain_raw["keep_best"]))
     retrain = schema.RetrainSpec(
-        epochs=get(retrain_raw, "epochs", 10, low=0, integer=True),
-        progressive_fraction=get(retrain_raw, "progressive_fraction", None, low=0, high=1,
+        epochs=get(retrain_raw, "epochs", retrain_default.epochs, low=0, integer=True),
+        progressive_fraction=get(retrain_raw, "progressive_fraction",
+                                 retrain_default.progressive_fraction, low=0, high=1,
                                  low_open=True, none_ok=True),
-        optimizer=opt("retrain"),
+        optimizer=opt("retrain", retrain_default.optimizer),
+        keep_best=keep_best,
     )
+    distill = _distill(reader, [(d.get("distill"), ("defaults", "distill")),
+                                (section.get("distill"), path + ("distill",))])
     keep = section.get("keep_previous", d.get("keep_previous", True))
     keep_path = path + ("keep_previous",) if "keep_previous" in section else (
         "defaults", "keep_previous")
     keep = reader.boolean(keep, keep_path)
     return schema.Stage(name=name or f"stage{index}", targets=targets, admm=admm,
-                        retrain=retrain, keep_previous=bool(keep))
+                        retrain=retrain, keep_previous=bool(keep), distill=distill)
+
+
+def _distill(reader, sources):
+    """`distill:` (defaults, then the stage): a mapping, `true` for the defaults, or
+    `false` / `null` for none."""
+    on, mappings = None, []
+    for value, path in sources:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            on, mappings = value, [] if not value else mappings
+        elif isinstance(value, dict):
+            on = True
+            mappings.append((value, path))
+        else:
+            reader.fail(path, "a mapping (temperature, alpha, teacher), true or false", value)
+    if not on:
+        return None
+    raw = _merged(reader, mappings, DISTILL_KEYS)
+    default, kwargs = schema.DistillSpec(), {}
+    if "temperature" in raw:
+        kwargs["temperature"] = reader.number(*raw["temperature"], low=0, low_open=True)
+    if "alpha" in raw:
+        kwargs["alpha"] = reader.number(*raw["alpha"], low=0, high=1)
+    if "teacher" in raw:
+        kwargs["teacher"] = reader.string(*raw["teacher"], choices=schema.TEACHERS)
+    return dataclasses.replace(default, **{k: v for k, v in kwargs.items() if v is not None})
 
 
 def _check_sparsity_grows(reader, stages):

@@ -95,6 +95,21 @@ def save_model(model, path):
     atomic_write(path, model.save, suffix=".keras")
 
 
+def save_weights(weights, path):
+    """Saves a list of arrays (`model.get_weights()`) as `.npz` atomically."""
+    import numpy as np
+
+    atomic_write(path, lambda tmp: np.savez(tmp, *weights), suffix=".npz")
+
+
+def load_weights(path):
+    """The list of arrays `save_weights` wrote, in order."""
+    import numpy as np
+
+    with np.load(path) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
 def recipe_digest(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -4,21 +4,38 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import pathlib
 
 import keras
 import yaml
 
 from tfadmm.admm_model import ADMMModel
+from tfadmm.distillation import Distill
 from tfadmm.errors import DataError, ModelError, TfadmmError
-from tfadmm.mapping import fully_mapped
 from tfadmm.models.loading import load_file
 from tfadmm.recipes.amendments import check_changes
 from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
-from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json, writes_enabled
-from tfadmm.wrapping import project, strip, wrap
+from tfadmm.recipes.run_directory import (
+    RunDirectory,
+    load_weights,
+    save_model,
+    save_weights,
+    write_json,
+    writes_enabled,
+)
+from tfadmm.stage import (
+    MAPPED,
+    START,
+    Candidate,
+    StageMonitor,
+    StageResume,
+    compile_classifier,
+    evaluate_accuracy,
+    outputs_logits,
+    run_stage,
+)
+from tfadmm.wrapping import project, strip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +51,47 @@ class RunResult:
     directory: pathlib.Path
     model_path: pathlib.Path
     history: dict
+
+
+class _RunMonitor(StageMonitor):
+    """The run's side of a stage: progress lines, TensorBoard steps, NaN guard, checkpoints."""
+
+    def __init__(self, run, index, label):
+        self.run, self.index, self.label = run, index, label
+        self.stop = StopOnNonFinite()
+
+    def _phase_label(self, phase):
+        return f"{self.label}: {'ADMM' if phase == 'admm' else 'retrain'}"
+
+    def epoch_begin(self, phase, epoch, epochs):
+        self.stop.problem = None
+        self.run.emit(f"{self._phase_label(phase)} epoch {epoch + 1}/{epochs}")
+        self.run.board.step = self.run._global_epoch((self.index, phase), epoch)
+
+    def epoch_end(self, model, phase, epoch):
+        position = (self.index, phase)
+        if self.stop.problem is not None:
+            raise TfadmmError(non_finite_message(self.run.recipe, model, position, epoch - 1,
+                                                 self._phase_label(phase), self.stop.problem))
+        check_finite(model, self._phase_label(phase))
+        self.run.commit(model, (*position, epoch))
+
+    def mapped(self, model):
+        self.run.commit(model, (self.index, "retrain", 0))
+
+    def measured(self, name, value):
+        self.run.state.setdefault("measured", {})[name] = value
+
+    def best_changed(self, candidate):
+        slug = candidate.label.replace(" ", "-")
+        name = f"checkpoints/best-{self.index}-{slug}.npz"
+        save_weights(candidate.weights, self.run.dir.path(name))
+        self.run.state["best"] = {"label": candidate.label, "file": name,
+                                  "val_accuracy": candidate.val_accuracy}
+
+    def mapped_share(self, epoch):
+        self.run.emit(f"{self._phase_label('retrain')}: mapped the next share of quantized "
+                      "weights")
 
 
 class _Progbar(keras.callbacks.ProgbarLogger):
@@ -76,25 +134,8 @@ def build_model(recipe, input_shape=None, num_classes=None):
     return models.load(spec.file or spec.function, safe_mode=spec.safe_mode)
 
 
-def compile_model(model, optimizer, jit_compile="auto"):
-    """Compiles for classification; logits unless the model ends in a softmax."""
-    last = model.layers[-1] if getattr(model, "layers", None) else None
-    probabilities = getattr(last, "activation", None) is keras.activations.softmax
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
-    return model
-
-
-def evaluate(model, dataset):
-    """Top-1 accuracy of `model` on `dataset`."""
-    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
-        compile_model(model, "adam")
-    results = model.evaluate(dataset, verbose=0, return_dict=True)
-    return float(results["accuracy"])
+compile_model = compile_classifier
+evaluate = evaluate_accuracy
 
 
 def run_recipe(
@@ -229,43 +270,43 @@ class _Run:
     def _stage(self, index, total, stage, current):
         label = f"stage {index + 1}/{total} {stage.name}"
         position = self.state.get("position") or []
-        resumed = None
+        resume, base = None, None
         if position[:1] == [index]:
             resumed = self._resume_model((index, position[1]))
-        if resumed is None:
+            if resumed is not None:
+                model, epoch = resumed
+                if self.amended:
+                    _apply_settings(model, stage, position[1], self.steps, self.jit_compile)
+                measured = self.state.get("measured") or {}
+                resume = StageResume(model, position[1], epoch, self._read_best(),
+                                     measured.get(START), measured.get(MAPPED))
+        if resume is None:
+            self.state.update(best=None, measured={})
             base = current if stage.keep_previous else _plain(current)
             if isinstance(base, ADMMModel) and base.phase == "admm":
                 project(base)
-            try:
-                admm = wrap(base, stage.target_dict, rho=stage.admm.rho,
-                            rho_multiplier=stage.admm.rho_multiplier, rho_max=stage.admm.rho_max,
-                            update_every_steps=stage.admm.update_every_steps)
-            except ValueError as error:
-                raise TfadmmError(f"stages[{index}] '{stage.name}': {error}") from None
-            compile_model(admm, stage.admm.optimizer.build(stage.admm.epochs, self.steps),
-                          self.jit_compile)
-            phase, start = "admm", 0
-        else:
-            admm, start = resumed
-            phase = position[1]
-            if self.amended:
-                _apply_settings(admm, stage, phase, self.steps, self.jit_compile)
-
-        if phase == "admm":
-            self._train(admm, (index, "admm"), start, stage.admm.epochs, f"{label}: ADMM")
-            # Hard mapping: everything, or the first share of a progressive mapping.
-            project(admm, fraction=stage.retrain.progressive_fraction)
-            compile_model(admm, stage.retrain.optimizer.build(stage.retrain.epochs, self.steps),
-                          self.jit_compile)
-            self.dir.commit_checkpoint(admm, self.state, (index, "retrain", 0))
-            start = 0
-        self._train(admm, (index, "retrain"), start, stage.retrain.epochs, f"{label}: retrain",
-                    before_epoch=_mapping_schedule(admm, stage.retrain))
-        if not fully_mapped(admm):
-            project(admm)  # fewer retraining epochs than mapping steps: map the rest now
+        monitor = _RunMonitor(self, index, label)
+        try:
+            result = run_stage(
+                base, stage.target_dict,
+                lambda phase, epoch: self.splits.train_for_seed(
+                    _epoch_seed(self.recipe.seed, (index, phase), epoch)),
+                validation=self.splits.validation, admm=stage.admm, retrain=stage.retrain,
+                distill=None if resume else self._distill(stage, base),
+                compile=functools.partial(compile_model, jit_compile=self.jit_compile),
+                callbacks=[monitor.stop, _Progbar(), self.board, *self.callbacks],
+                verbose=self.verbose, monitor=monitor, resume=resume,
+            )
+        except TfadmmError:
+            raise
+        except ValueError as error:
+            raise TfadmmError(f"stages[{index}] '{stage.name}': {error}") from None
+        admm = result.model
 
         record = {"name": stage.name, "accuracy_before": self._previous_accuracy(),
-                  **self._accuracies(admm)}
+                  **self._accuracies(admm), "chosen": result.chosen,
+                  "start_val_accuracy": result.start_val_accuracy,
+                  "mapped_val_accuracy": result.mapped_val_accuracy}
         record["accuracy_after"] = record["test_accuracy"]
         self.history["stages"].append(record)
         self._log_stage(index, stage, admm, record)
@@ -273,11 +314,34 @@ class _Run:
         save_model(admm, stage_dir / "model.keras")
         write_json(stage_dir / "metrics.json", record)
         write_json(self.dir.path("history.json"), self.history)
-        self.state.update(completed_stages=index + 1, position=None)
+        best = (self.state.get("best") or {}).get("file")
+        self.state.update(completed_stages=index + 1, position=None, best=None, measured={})
         self.dir.write_state(self.state)
+        if best and writes_enabled():
+            self.dir.path(best).unlink(missing_ok=True)
+        chosen = "" if result.chosen == "last" else f", kept: {result.chosen}"
         self.emit(f"{label}: test accuracy {record['test_accuracy']:.4f} "
-                  f"(validation {record['val_accuracy']:.4f})")
+                  f"(validation {record['val_accuracy']:.4f}{chosen})")
         return admm
+
+    def _distill(self, stage, base):
+        """The stage's `tfadmm.Distill`, its teacher the stage's input or the baseline."""
+        spec = stage.distill
+        if spec is None:
+            return None
+        teacher = None
+        if spec.teacher == "baseline":
+            teacher = load_file(self.dir.path("baseline.keras"),
+                                safe_mode=self.recipe.model.safe_mode)
+        return Distill(spec.temperature, spec.alpha, teacher=teacher,
+                       from_logits=outputs_logits(base))
+
+    def _read_best(self):
+        best = self.state.get("best")
+        if not best:
+            return None
+        return Candidate(best["label"], best["val_accuracy"],
+                         load_weights(self.dir.path(best["file"])))
 
     # -- helpers ---------------------------------------------------------------
 
@@ -299,6 +363,16 @@ class _Run:
                                                      stop.problem))
             check_finite(model, label)
             self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
+
+    def commit(self, model, position):
+        """Checkpoints `model` at `position`; best-candidate files no longer named go."""
+        self.dir.commit_checkpoint(model, self.state, position)
+        if not writes_enabled():
+            return
+        keep = (self.state.get("best") or {}).get("file")
+        for path in self.dir.path("checkpoints").glob("best-*.npz"):
+            if f"checkpoints/{path.name}" != keep:
+                path.unlink(missing_ok=True)
 
     def _global_epoch(self, position, epoch):
         """The epoch's index in the whole run: the step of its TensorBoard values."""
@@ -364,27 +438,6 @@ class _Run:
 
         write_text(self.dir.path("report.md"), report.render_markdown(built))
         write_text(self.dir.path("report.json"), report.to_json(built))
-
-
-def _mapping_schedule(model, retrain):
-    """For progressive mapping: maps the next share before every k-th retraining epoch.
-
-    The first share is mapped when the ADMM phase ends; the others are spread
-    evenly over the retraining epochs. The mapping state lives in the model, so
-    a resumed run maps at the same epochs.
-    """
-    fraction = retrain.progressive_fraction
-    if not fraction:
-        return None
-    every = max(1, retrain.epochs // math.ceil(1 / fraction))
-
-    def before_epoch(epoch):
-        if epoch == 0 or epoch % every or fully_mapped(model):
-            return False
-        project(model, fraction=fraction)
-        return True
-
-    return before_epoch
 
 
 def _apply_settings(model, stage, phase, steps, jit_compile):

@@ -10,54 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import keras
+from tfadmm.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+from tfadmm.optimizer_spec import OPTIMIZERS as OPTIMIZERS
+from tfadmm.optimizer_spec import SCHEDULES as SCHEDULES
+from tfadmm.optimizer_spec import OptimizerSpec
+from tfadmm.stage import ADMMPhase, RetrainPhase
 
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
-SCHEDULES = ("constant", "cosine", "step")
+TEACHERS = ("previous", "baseline")
 DISTRIBUTE = ("none", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    """An optimizer and its learning-rate schedule over one training phase.
-
-    `schedule`: `constant`; `cosine` (decays to 0 over the phase); `step`
-    (multiplied by `decay_rate` every `decay_epochs` epochs).
-    """
-
-    name: str = "adam"
-    learning_rate: float = 1e-3
-    momentum: float | None = None
-    weight_decay: float | None = None
-    schedule: str = "constant"
-    decay_epochs: int = 10
-    decay_rate: float = 0.1
-
-    def build(self, epochs, steps_per_epoch):
-        """A fresh Keras optimizer for a phase of `epochs` x `steps_per_epoch` steps."""
-        total = max(1, epochs * steps_per_epoch)
-        lr = self.learning_rate
-        if self.schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(self.learning_rate, total)
-        elif self.schedule == "step":
-            boundaries = [
-                e * steps_per_epoch for e in range(self.decay_epochs, epochs, self.decay_epochs)
-            ]
-            values = [self.learning_rate * self.decay_rate**i for i in range(len(boundaries) + 1)]
-            if boundaries:
-                lr = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        kwargs = {"learning_rate": lr}
-        if self.momentum is not None:
-            kwargs["momentum"] = self.momentum
-        if self.weight_decay is not None:
-            kwargs["weight_decay"] = self.weight_decay
-        return OPTIMIZERS[self.name](**kwargs)
 
 
 @dataclass(frozen=True)
@@ -92,29 +53,22 @@ class TrainSpec:
     optimizer: OptimizerSpec = OptimizerSpec()
 
 
-@dataclass(frozen=True)
-class ADMMSpec:
-    """The ADMM phase of a stage (arguments of `tfadmm.wrap` plus epochs)."""
-
-    epochs: int = 10
-    update_every_steps: int | None = None
-    rho: float = 1e-3
-    rho_multiplier: float = 1.3
-    rho_max: float | None = None
-    optimizer: OptimizerSpec = OptimizerSpec()
+# A stage's phases are the engine's own settings (`tfadmm.ADMMPhase`, `tfadmm.RetrainPhase`).
+ADMMSpec = ADMMPhase
+RetrainSpec = RetrainPhase
 
 
 @dataclass(frozen=True)
-class RetrainSpec:
-    """Masked retraining after hard mapping.
+class DistillSpec:
+    """Knowledge distillation during a stage (`tfadmm.Distill`).
 
-    `progressive_fraction`: for quantized layers, map this fraction of the
-    weights at a time (the authors' progressive mapping); None maps all at once.
+    `teacher`: `previous` (the model as the stage received it) or `baseline`
+    (the run's dense model).
     """
 
-    epochs: int = 10
-    optimizer: OptimizerSpec = OptimizerSpec()
-    progressive_fraction: float | None = None
+    temperature: float = DEFAULT_TEMPERATURE
+    alpha: float = DEFAULT_ALPHA
+    teacher: str = "previous"
 
 
 @dataclass(frozen=True)
@@ -122,7 +76,8 @@ class Stage:
     """One progressive stage: ADMM towards `targets`, hard mapping, retraining.
 
     `targets` is a tuple of `(pattern, constraint)` pairs in recipe order;
-    `keep_previous` holds what earlier stages compressed exactly in place.
+    `keep_previous` holds what earlier stages compressed exactly in place;
+    `distill` adds knowledge distillation (None: off).
     """
 
     name: str
@@ -130,6 +85,7 @@ class Stage:
     admm: ADMMSpec = ADMMSpec()
     retrain: RetrainSpec = RetrainSpec()
     keep_previous: bool = True
+    distill: DistillSpec | None = None
 
     @property
     def target_dict(self):

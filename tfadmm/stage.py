@@ -1,0 +1,326 @@
+"""`run_stage`: one progressive stage, run the same way by recipes, the API and the benchmarks.
+
+A stage wraps a model for its targets, trains the ADMM phase, hard-maps the
+kernels into their sets, and retrains with masks (mapping quantized weights a
+share at a time if asked). With `keep_best` and validation data, the stage's
+result is the candidate with the best validation accuracy among:
+
+- `start`: the model hard-mapped before any training (for a quantized stage,
+  round-to-nearest post-training quantization; for pruning, one-shot magnitude
+  pruning): the stage never ends below it;
+- `mapped`: right after the ADMM phase's hard mapping;
+- `retrain epoch k`: after each retraining epoch, once every weight is mapped.
+
+Every candidate is inside the constraint sets (masks and levels hold), and it
+is restored exactly, with its masks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any
+
+import keras
+
+from tfadmm.admm_model import ADMM, RETRAIN
+from tfadmm.mapping import fully_mapped
+from tfadmm.optimizer_spec import OptimizerSpec, build_optimizer
+from tfadmm.wrapping import project, wrap
+
+DEFAULT_RHO = 1e-3
+DEFAULT_RHO_MULTIPLIER = 1.3
+START, MAPPED = "start", "mapped"
+
+
+@dataclasses.dataclass(frozen=True)
+class ADMMPhase:
+    """The ADMM phase of a stage: `tfadmm.wrap`'s penalty schedule plus epochs.
+
+    `optimizer`: an `OptimizerSpec` (made fresh for the phase, so its
+    schedule spans the phase), a Keras optimizer or an identifier.
+    """
+
+    epochs: int = 10
+    update_every_steps: int | None = None
+    rho: float = DEFAULT_RHO
+    rho_multiplier: float = DEFAULT_RHO_MULTIPLIER
+    rho_max: float | None = None
+    optimizer: Any = OptimizerSpec()
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainPhase:
+    """Masked retraining after hard mapping.
+
+    `progressive_fraction`: for quantized layers, map this share of the
+    weights at a time, spread over the epochs (the authors' progressive
+    mapping); None maps all at once. `keep_best`: with validation data, the
+    stage ends on its best candidate by validation accuracy (module docstring).
+    The default learning rate decays to 0 over the phase (cosine).
+    """
+
+    epochs: int = 10
+    optimizer: Any = OptimizerSpec(schedule="cosine")
+    progressive_fraction: float | None = None
+    keep_best: bool = True
+
+
+@dataclasses.dataclass
+class Candidate:
+    """A point a stage may end on: its label, validation accuracy and every weight."""
+
+    label: str
+    val_accuracy: float
+    weights: list
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResult:
+    """What `run_stage` returns.
+
+    Attributes:
+        model: the `ADMMModel`, in its retraining phase, fully mapped, holding
+            the chosen candidate's weights.
+        chosen: the candidate the stage ended on (`start`, `mapped`,
+            `retrain epoch k`), or `last` without `keep_best`.
+        val_accuracy: the result's validation accuracy (None without data).
+        start_val_accuracy: the hard-mapped starting point's (post-training
+            quantization, or one-shot magnitude pruning); None without data.
+        mapped_val_accuracy: right after the ADMM phase's hard mapping.
+    """
+
+    model: Any
+    chosen: str
+    val_accuracy: float | None = None
+    start_val_accuracy: float | None = None
+    mapped_val_accuracy: float | None = None
+
+
+@dataclasses.dataclass
+class StageResume:
+    """Where a stage continues: its `ADMMModel` (loaded from a checkpoint), phase,
+    next epoch, best candidate so far and the accuracies already measured."""
+
+    model: Any
+    phase: str
+    epoch: int
+    best: Candidate | None = None
+    start_val_accuracy: float | None = None
+    mapped_val_accuracy: float | None = None
+
+
+class StageMonitor:
+    """Hooks a caller of `run_stage` may override (the recipe runner checkpoints here)."""
+
+    def epoch_begin(self, phase, epoch, epochs):
+        """Before each epoch."""
+
+    def epoch_end(self, model, phase, epoch):
+        """After each epoch (checkpoint here; `epoch` is the one just finished)."""
+
+    def mapped(self, model):
+        """After the ADMM phase's hard mapping, once retraining is compiled."""
+
+    def best_changed(self, candidate):
+        """A new best candidate (persist it here for resume)."""
+
+    def measured(self, name, value):
+        """A validation accuracy measured once: `start` or `mapped` (keep it for resume)."""
+
+    def mapped_share(self, epoch):
+        """A progressive mapping step before retraining epoch `epoch`."""
+
+
+def compile_classifier(model, optimizer, jit_compile="auto"):
+    """Compiles for classification; logits unless the model ends in a softmax."""
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model)),
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def outputs_logits(model):
+    """Whether `model` outputs logits (its last layer is no softmax)."""
+    inner = getattr(model, "model", model)
+    layers = getattr(inner, "layers", None)
+    last = layers[-1] if layers else None
+    return getattr(last, "activation", None) is not keras.activations.softmax
+
+
+def evaluate_accuracy(model, dataset):
+    """Top-1 accuracy of a compiled (or compilable) classifier on `dataset`."""
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        compile_classifier(model, "adam")
+    return float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
+
+
+def run_stage(
+    model,
+    targets,
+    train,
+    *,
+    validation=None,
+    admm=ADMMPhase(),
+    retrain=RetrainPhase(),
+    distill=None,
+    freeze=None,
+    compile=compile_classifier,  # noqa: A002 (the Keras verb)
+    callbacks=(),
+    verbose=0,
+    monitor=None,
+    resume=None,
+):
+    """Runs one stage: ADMM, hard mapping, masked retraining, best candidate.
+
+    Args:
+        model: a built Keras model, or the `ADMMModel` of a finished stage
+            (what it compressed stays as it is).
+        targets: `{layer-name pattern: constraint}`, as for `tfadmm.wrap`.
+        train: a dataset for `fit`, or a callable `(phase, epoch) -> dataset`
+            (e.g. a fresh shuffle per epoch).
+        validation: optional validation dataset: candidates are chosen on it.
+        admm: an `ADMMPhase`.
+        retrain: a `RetrainPhase`.
+        distill: optional `tfadmm.Distill` (teacher: the model as it was at the
+            stage's start, unless it names one).
+        freeze: layer-name patterns held fixed (see `tfadmm.wrap`).
+        compile: `(model, optimizer) -> model`; classification by default.
+        callbacks: Keras callbacks for every `fit`.
+        verbose: Keras' verbosity for `fit`.
+        monitor: optional `StageMonitor`.
+        resume: optional `StageResume`, to continue a stage from a checkpoint.
+
+    Returns:
+        A `StageResult`.
+
+    Raises:
+        ValueError: bad targets or settings (see `tfadmm.wrap`).
+
+    Example:
+        >>> result = tfadmm.run_stage(model, {"fc*": tfadmm.Sparsity(0.9)}, train_ds,
+        ...                           validation=val_ds, admm=tfadmm.ADMMPhase(epochs=5),
+        ...                           retrain=tfadmm.RetrainPhase(epochs=5))
+        >>> plain = tfadmm.strip(result.model)
+    """
+    _check_phases(admm, retrain)
+    run = _StageRun(train, validation, admm, retrain, compile, list(callbacks), verbose,
+                    monitor or StageMonitor())
+    if resume is None:
+        return run.start(model, targets, distill, freeze)
+    return run.resume(resume)
+
+
+class _StageRun:
+    def __init__(self, train, validation, admm, retrain, compile_fn, callbacks, verbose,
+                 monitor):
+        self.train = train if callable(train) else (lambda phase, epoch: train)
+        self.validation = validation
+        self.admm, self.retrain = admm, retrain
+        self.compile = compile_fn
+        self.callbacks, self.verbose, self.monitor = callbacks, verbose, monitor
+        self.keep_best = retrain.keep_best and validation is not None
+        self.best = None
+        self.start_val = self.mapped_val = None
+
+    def start(self, model, targets, distill, freeze):
+        wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=self.admm.rho_multiplier,
+                       rho_max=self.admm.rho_max, update_every_steps=self.admm.update_every_steps,
+                       freeze=freeze, distill=distill)
+        if self.validation is not None:
+            self._consider(self._start_candidate(wrapped))
+        self._compile(wrapped, self.admm)
+        return self._continue(wrapped, ADMM, 0)
+
+    def resume(self, resume):
+        self.best = resume.best
+        self.start_val, self.mapped_val = resume.start_val_accuracy, resume.mapped_val_accuracy
+        return self._continue(resume.model, resume.phase, resume.epoch)
+
+    def _continue(self, model, phase, start):
+        if phase == ADMM:
+            self._epochs(model, ADMM, start, self.admm.epochs)
+            project(model, fraction=self.retrain.progressive_fraction)
+            self._compile(model, self.retrain)
+            if self.validation is not None and fully_mapped(model):
+                self.mapped_val = evaluate_accuracy(model, self.validation)
+                self.monitor.measured(MAPPED, self.mapped_val)
+                self._consider(Candidate(MAPPED, self.mapped_val, model.get_weights()))
+            self.monitor.mapped(model)
+            start = 0
+        self._epochs(model, RETRAIN, start, self.retrain.epochs)
+        if not fully_mapped(model):
+            project(model)  # fewer retraining epochs than mapping steps: map the rest now
+        chosen, val = "last", None
+        if self.keep_best and self.best is not None:
+            model.set_weights(self.best.weights)
+            chosen, val = self.best.label, self.best.val_accuracy
+        elif self.validation is not None:
+            val = evaluate_accuracy(model, self.validation)
+        return StageResult(model, chosen, val, self.start_val, self.mapped_val)
+
+    def _epochs(self, model, phase, start, epochs):
+        fraction = self.retrain.progressive_fraction if phase == RETRAIN else None
+        every = max(1, epochs // math.ceil(1 / fraction)) if fraction else 0
+        for epoch in range(start, epochs):
+            if every and epoch and epoch % every == 0 and not fully_mapped(model):
+                project(model, fraction=fraction)
+                self.monitor.mapped_share(epoch)
+            self.monitor.epoch_begin(phase, epoch, epochs)
+            history = model.fit(self.train(phase, epoch), validation_data=self.validation,
+                                epochs=1, verbose=self.verbose, shuffle=False,
+                                callbacks=self.callbacks)
+            if phase == RETRAIN and self.keep_best and fully_mapped(model):
+                val = history.history.get("val_accuracy", [None])[-1]
+                if val is None:
+                    val = evaluate_accuracy(model, self.validation)
+                self._consider(Candidate(f"retrain epoch {epoch + 1}", float(val),
+                                         model.get_weights()))
+            self.monitor.epoch_end(model, phase, epoch + 1)
+
+    def _start_candidate(self, wrapped):
+        """Hard-maps everything now, measures it, and puts the model back as it was."""
+        before = wrapped.get_weights()
+        project(wrapped)
+        self.start_val = evaluate_accuracy(wrapped, self.validation)
+        self.monitor.measured(START, self.start_val)
+        candidate = Candidate(START, self.start_val, wrapped.get_weights())
+        wrapped.set_weights(before)  # also the phase, masks and mapping state
+        wrapped.train_function = None
+        return candidate
+
+    def _consider(self, candidate):
+        if not self.keep_best:
+            return
+        if self.best is None or candidate.val_accuracy > self.best.val_accuracy:
+            self.best = candidate
+            self.monitor.best_changed(candidate)
+
+    def _compile(self, model, phase):
+        steps = _steps(self.train(ADMM, 0))
+        self.compile(model, build_optimizer(phase.optimizer, phase.epochs, steps))
+
+
+def _steps(dataset):
+    try:
+        steps = int(dataset.cardinality())
+    except (AttributeError, TypeError):
+        steps = len(dataset) if hasattr(dataset, "__len__") else 1
+    return max(1, steps)
+
+
+def _check_phases(admm, retrain):
+    for name, value, kind in (("admm", admm, ADMMPhase), ("retrain", retrain, RetrainPhase)):
+        if not isinstance(value, kind):
+            raise ValueError(
+                f"Invalid `{name}`: expected a tfadmm.{kind.__name__}. Received: {value!r}"
+            )
+        epochs = value.epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+            raise ValueError(
+                f"Invalid `{name}.epochs`: expected an integer >= 0. Received: {epochs!r}"
+            )
