@@ -1,17 +1,24 @@
-"""Pruning quality: tfadmm (progressive, one-shot) vs tfmot on LeNet-5 / Fashion-MNIST.
+"""Pruning quality through the product path (`run_recipe`) vs tfmot, LeNet-5 / Fashion-MNIST.
 
 Every method starts from the same cached dense baseline (`common.dense_baseline`)
 and gets the same epoch budget after it. Per-layer sparsities keep the ECCV 2018
 LeNet-5 proportions, scaled to each overall rate (`common.layer_sparsities`).
 
-- tfadmm progressive: two stages (half the rate, then the rate), half the budget each;
-- tfadmm one-shot: one stage with the whole budget;
-- tfmot: `prune_low_magnitude` + `PolynomialDecay` in its own virtualenv
-  (`peer_tfmot.py`, made here on first use under `benchmarks/cache/tfmot-venv`).
+tfadmm runs what a user runs: a recipe (written to `benchmarks/cache/recipes/`)
+that names only the model file, the data, each stage's targets and its epochs,
+run by `tfadmm.recipes.run_recipe` (the code behind `tfadmm run`), so every
+other setting is tfadmm's shipped default. `--set` overrides recipe values as
+the CLI does. Methods:
 
-In a tfadmm stage, a share of the epochs is the ADMM phase and the rest masked
-retraining (cosine-decayed learning rate); in each retraining the epoch with the
-best validation accuracy is kept. No choice ever looks at the test set.
+- `tfadmm-plain`: two stages (half the rate, then the rate), half of the budget
+  each, each stage half ADMM and half masked retraining; `distill: false`;
+- `tfadmm-distill`: the same with `distill: true` (teacher: each stage's input);
+- `tfadmm-oneshot`: one stage with the whole budget, `distill: false`;
+- `tfmot`: `prune_low_magnitude` + `PolynomialDecay` in its own virtualenv
+  (`peer_tfmot.py`, made here on first use under `benchmarks/cache/tfmot-venv`),
+  the epoch with the best validation accuracy kept after its schedule ends.
+
+No choice ever looks at the test set.
 
     python benchmarks/pruning.py --rates 10 40 100 246 --budget 30 --seeds 0 1
     python benchmarks/pruning.py --quick
@@ -20,7 +27,6 @@ best validation accuracy is kept. No choice ever looks at the test set.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import pathlib
@@ -33,53 +39,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import common  # noqa: E402
 import keras  # noqa: E402
+import yaml  # noqa: E402
 
-import tfadmm  # noqa: E402
+from tfadmm.recipes import load_recipe, run_recipe  # noqa: E402
 
-METHODS = ("tfadmm-progressive", "tfadmm-oneshot", "tfmot")
+METHODS = ("tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", "tfmot")
+DEFAULT_METHODS = ("tfadmm-plain", "tfadmm-distill", "tfmot")
 VENV = common.CACHE / "tfmot-venv"
-
-
-@dataclasses.dataclass(frozen=True)
-class ADMMConfig:
-    """How one tfadmm stage spends its epochs.
-
-    Attributes:
-        admm_share: share of a stage's epochs in the ADMM phase (the rest retrains).
-        rho, rho_multiplier, rho_max: `tfadmm.wrap`'s penalty schedule.
-        update_every_steps: steps between Z/U updates (None: once per epoch).
-        rho_final: if set, `rho_multiplier` is derived so that rho reaches it at
-            the last Z/U update of each ADMM phase.
-        learning_rate: Adam's peak learning rate, ADMM and retraining alike.
-        admm_schedule: "constant", or "restart" (cosine decay within each
-            Z/U period, restarted at every update, as the authors' code does).
-        retrain_schedule: "constant" or "cosine" (to 0 over the retraining).
-    """
-
-    admm_share: float = 0.5
-    rho: float = 1e-3
-    rho_multiplier: float = 1.3
-    rho_max: float | None = None
-    update_every_steps: int | None = None
-    rho_final: float | None = None
-    learning_rate: float = 1e-3
-    admm_schedule: str = "constant"
-    retrain_schedule: str = "cosine"
-
-
-def _admm_lr(config, steps_per_epoch, epochs):
-    period = config.update_every_steps or steps_per_epoch
-    if config.admm_schedule == "restart":
-        return keras.optimizers.schedules.CosineDecayRestarts(
-            config.learning_rate, period, t_mul=1.0, m_mul=1.0, alpha=0.01
-        )
-    return config.learning_rate
-
-
-def _retrain_lr(config, steps):
-    if config.retrain_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, max(1, steps))
-    return config.learning_rate
 
 
 def stage_epochs(budget, stages):
@@ -88,70 +54,56 @@ def stage_epochs(budget, stages):
     return [base + (1 if i >= stages - extra else 0) for i in range(stages)]
 
 
-def tfadmm_prune(dense, splits, stage_targets, *, budget, seed, config, log=print):
-    """Runs tfadmm stages from a copy of `dense`; returns `(plain model, record)`."""
-    keras.utils.set_random_seed(seed)
-    model = common.clone(dense)
-    steps = int(splits.train.cardinality())
-    epoch_index = 0
-    best_val = None
-    for stage, (targets, epochs) in enumerate(
-        zip(stage_targets, stage_epochs(budget, len(stage_targets)), strict=True)
-    ):
-        admm_epochs = min(epochs - 1, max(1, int(config.admm_share * epochs + 0.5)))
-        retrain_epochs = epochs - admm_epochs
-        multiplier = config.rho_multiplier
-        if config.rho_final is not None:
-            updates = admm_epochs * steps // (config.update_every_steps or steps)
-            multiplier = (config.rho_final / config.rho) ** (1 / max(1, updates - 1))
-        wrapped = tfadmm.wrap(
-            model,
-            {name: tfadmm.Sparsity(s) for name, s in targets.items()},
-            rho=config.rho, rho_multiplier=multiplier, rho_max=config.rho_max,
-            update_every_steps=config.update_every_steps,
-        )
-        common.compile_classifier(
-            wrapped, keras.optimizers.Adam(_admm_lr(config, steps, admm_epochs))
-        )
-        for _ in range(admm_epochs):
-            wrapped.fit(splits.train_for_seed(seed * 10_000 + epoch_index), epochs=1, verbose=0)
-            epoch_index += 1
-        tfadmm.project(wrapped)
-        mapped = common.accuracy(wrapped.model, splits.validation)
-        common.compile_classifier(
-            wrapped, keras.optimizers.Adam(_retrain_lr(config, retrain_epochs * steps))
-        )
-        best_val, best_weights = -1.0, None
-        for _ in range(retrain_epochs):
-            wrapped.fit(splits.train_for_seed(seed * 10_000 + epoch_index), epochs=1, verbose=0)
-            epoch_index += 1
-            val = common.accuracy(wrapped.model, splits.validation)
-            if val > best_val:
-                best_val, best_weights = val, wrapped.model.get_weights()
-        wrapped.model.set_weights(best_weights)
-        log(f"  stage {stage + 1}: {admm_epochs} ADMM + {retrain_epochs} retrain epochs, "
-            f"validation {mapped:.4f} after hard mapping, {best_val:.4f} after retraining, "
-            f"rate {common.achieved_rate(wrapped.model):.1f}x")
-        model = wrapped
-    return tfadmm.strip(model), {"val_accuracy": best_val}
-
-
-def run_tfadmm(method, dense, splits, rate, *, budget, seed, config, log=print):
+def recipe_document(method, rate, *, budget, seed, baseline, take=None):
+    """The recipe a user would write for one cell: targets and epochs, nothing else tuned."""
     final = common.layer_sparsities(rate)
-    if method == "tfadmm-progressive":
-        stages = [common.layer_sparsities(rate / 2), final]
-    else:
-        stages = [final]
+    stages = [final] if method == "tfadmm-oneshot" else [common.layer_sparsities(rate / 2), final]
+    document = {
+        "version": 1, "name": f"{method}-{rate:g}x-seed{seed}", "seed": seed,
+        "model": {"file": str(baseline)},
+        "data": {"name": "fashion_mnist", "batch_size": common.BATCH_SIZE,
+                 "validation_split": common.VALIDATION_SPLIT},
+        "defaults": {"distill": method == "tfadmm-distill"},
+        "stages": [],
+    }
+    if take:
+        document["data"]["take"] = take
+    for index, (targets, epochs) in enumerate(zip(stages, stage_epochs(budget, len(stages)),
+                                                  strict=True)):
+        admm_epochs = min(epochs - 1, max(1, round(epochs / 2 + 0.01)))
+        document["stages"].append({
+            "name": f"prune-{rate / 2 ** (len(stages) - 1 - index):g}x",
+            "targets": {name: {"sparsity": float(s)} for name, s in targets.items()},
+            "admm": {"epochs": admm_epochs},
+            "retrain": {"epochs": epochs - admm_epochs},
+        })
+    return document
+
+
+def run_tfadmm(method, rate, *, budget, seed, take=None, tag="", overrides=(), log=print):
+    """Writes the cell's recipe and runs it with `run_recipe`; returns `(model path, record)`."""
+    keras_path, _, _ = common.baseline_paths(tag)
+    document = recipe_document(method, rate, budget=budget, seed=seed, baseline=keras_path,
+                               take=take)
+    name = document["name"] + tag
+    path = common.CACHE / "recipes" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
     start = time.perf_counter()
-    model, record = tfadmm_prune(
-        dense, splits, stages, budget=budget, seed=seed, config=config, log=log
-    )
-    record.update(
-        seconds=time.perf_counter() - start,
-        test_accuracy=common.accuracy(model, splits.test),
-        rate=common.achieved_rate(model),
-    )
-    return model, record
+    result = run_recipe(load_recipe(path, overrides), common.CACHE / "runs" / name, force=True,
+                        verbose=0, on_event=lambda line: log(f"  {line}")
+                        if "test accuracy" in line else None)
+    last = result.history["stages"][-1]
+    model = keras.models.load_model(result.model_path)
+    record = {
+        "seconds": time.perf_counter() - start,
+        "val_accuracy": last["val_accuracy"], "test_accuracy": last["test_accuracy"],
+        "rate": common.achieved_rate(model), "recipe": str(path.relative_to(common.HERE.parent)),
+        "stages": [{k: s.get(k) for k in ("name", "chosen", "start_val_accuracy",
+                                          "mapped_val_accuracy", "val_accuracy",
+                                          "test_accuracy")} for s in result.history["stages"]],
+    }
+    return result.model_path, record
 
 
 def ensure_venv(log=print):
@@ -194,20 +146,12 @@ def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", log=print):
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def model_path(method, rate, seed, tag=""):
-    """Where a tfadmm cell's final (stripped) model is kept, for the export sizes."""
-    return common.CACHE / "models" / f"{method}-{rate:g}x-seed{seed}{tag}.keras"
-
-
-def run_cell(method, dense, splits, rate, *, budget, seed, config, take, tag, log=print):
+def run_cell(method, rate, *, budget, seed, take, tag, overrides=(), log=print):
     if method == "tfmot":
         record = run_tfmot(rate, budget=budget, seed=seed, take=take, tag=tag, log=log)
     else:
-        model, record = run_tfadmm(method, dense, splits, rate, budget=budget, seed=seed,
-                                   config=config, log=log)
-        path = model_path(method, rate, seed, tag)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model.save(path)
+        path, record = run_tfadmm(method, rate, budget=budget, seed=seed, take=take, tag=tag,
+                                  overrides=overrides, log=log)
         record["model"] = str(path)
     record.update(method=method, target_rate=rate, seed=seed, budget=budget)
     log(f"{method} {rate}x seed {seed}: test {record['test_accuracy']:.4f} "
@@ -216,21 +160,17 @@ def run_cell(method, dense, splits, rate, *, budget, seed, config, take, tag, lo
     return record
 
 
-# Chosen at 246x on validation accuracy (RESULTS.md, "How the defaults were chosen"):
-# Z/U updates every 100 steps with rho x1.07 per update (about x1.3 per epoch).
-DEFAULT_CONFIG = ADMMConfig(update_every_steps=100, rho_multiplier=1.07)
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[10, 40, 100, 246])
     parser.add_argument("--budget", type=int, default=30, help="epochs after the baseline")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true",
                         help="6,000 training images, budget 2, rates 10 and 246, one seed")
     parser.add_argument("--take", type=int, default=None, help="training images")
-    parser.add_argument("--config", default="{}", help="JSON overrides of ADMMConfig")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="recipe override for tfadmm cells, as tfadmm run")
     parser.add_argument("--out", type=pathlib.Path, default=common.CACHE / "pruning.json")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cells run side by side, one process each")
@@ -245,17 +185,17 @@ def _cells(args):
             for method in args.methods]
 
 
-def _finished(out, args, config):
+def _finished(out, args):
     """Whether `out` holds a cell already run with these settings (so a rerun resumes)."""
     try:
         done = json.loads(out.read_text())
     except (OSError, ValueError):  # not there, or cut short by an interrupted write
         return False
-    return (done.get("budget"), done.get("take"), done.get("config")) == (
-        args.budget, args.take, dataclasses.asdict(config)) and bool(done.get("records"))
+    return (done.get("budget"), done.get("take"), done.get("overrides")) == (
+        args.budget, args.take, args.overrides) and bool(done.get("records"))
 
 
-def _run_parallel(args, config):
+def _run_parallel(args):
     """Each cell in its own process (`--jobs` at a time, one thread pool each).
 
     A cell whose result file already holds a run with the same budget, image
@@ -270,12 +210,13 @@ def _run_parallel(args, config):
     def one(cell):
         rate, seed, method = cell
         out = parts / f"{method}-{rate:g}x-seed{seed}.json"
-        if _finished(out, args, config):
+        if _finished(out, args):
             print(f"{method} {rate}x seed {seed}: kept from {out.name}", flush=True)
             return json.loads(out.read_text())["records"]
         command = [sys.executable, __file__, "--rates", str(rate), "--seeds", str(seed),
-                   "--methods", method, "--budget", str(args.budget), "--config", args.config,
-                   "--out", str(out)]
+                   "--methods", method, "--budget", str(args.budget), "--out", str(out)]
+        for override in args.overrides:
+            command += ["--set", override]
         if args.take:
             command += ["--take", str(args.take)]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -291,10 +232,9 @@ def _run_parallel(args, config):
 
 def main(argv=None):
     args = parse_args(argv)
-    config = dataclasses.replace(DEFAULT_CONFIG, **json.loads(args.config))
     tag = f"-take{args.take}" if args.take else ""
     splits = common.load_splits(0, take=args.take)
-    dense, baseline = common.dense_baseline(
+    _, baseline = common.dense_baseline(
         splits, epochs=2 if args.take else common.BASELINE_EPOCHS, tag=tag,
         log=lambda line: print(line, flush=True),
     )
@@ -303,18 +243,18 @@ def main(argv=None):
     def save(records):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(
-            {"baseline": baseline, "config": dataclasses.asdict(config),
-             "budget": args.budget, "take": args.take, "records": records}, indent=1))
+            {"baseline": baseline, "overrides": args.overrides, "budget": args.budget,
+             "take": args.take, "records": records}, indent=1))
 
     if args.jobs > 1:
-        records = _run_parallel(args, config)
+        records = _run_parallel(args)
         save(records)
         return records
     records = []
     for rate, seed, method in _cells(args):
         records.append(run_cell(
-            method, dense, splits, rate, budget=args.budget, seed=seed, config=config,
-            take=args.take, tag=tag, log=lambda line: print(line, flush=True),
+            method, rate, budget=args.budget, seed=seed, take=args.take, tag=tag,
+            overrides=args.overrides, log=lambda line: print(line, flush=True),
         ))
         save(records)
     return records
