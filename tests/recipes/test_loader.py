@@ -138,3 +138,54 @@ def test_missing_file(tmp_path):
     with pytest.raises(RecipeError) as info:
         load_recipe(tmp_path / "nope.yaml")
     assert str(info.value) == f"{tmp_path / 'nope.yaml'}: no such recipe file"
+
+
+MINIMAL = """\
+version: 1
+model: {zoo: lenet5}
+data: {name: fashion_mnist}
+stages:
+  - name: prune
+    targets: {fc1: 0.9}
+    admm: {epochs: 4}
+    retrain: {epochs: 4}
+"""
+
+
+def test_a_recipe_with_only_targets_and_epochs_gets_the_engines_defaults():
+    import tfadmm
+
+    stage = parse_recipe(MINIMAL, "x.yaml").stages[0]
+    assert stage.admm == tfadmm.ADMMPhase(epochs=4)
+    assert stage.retrain == tfadmm.RetrainPhase(epochs=4)
+    assert stage.retrain.keep_best and stage.retrain.optimizer.schedule == "cosine"
+    assert stage.distill is None
+
+
+def test_distill_and_keep_best_from_defaults_and_stages():
+    text = MINIMAL.replace("stages:", "defaults: {distill: {temperature: 2}}\nstages:").replace(
+        "retrain: {epochs: 4}", "retrain: {epochs: 4, keep_best: false}\n    distill: "
+        "{alpha: 0.25, teacher: baseline}")
+    stage = parse_recipe(text, "x.yaml").stages[0]
+    assert (stage.distill.temperature, stage.distill.alpha, stage.distill.teacher) == (
+        2.0, 0.25, "baseline")
+    assert stage.retrain.keep_best is False
+    on = parse_recipe(MINIMAL.replace("stages:", "defaults: {distill: true}\nstages:"), "x.yaml")
+    assert on.stages[0].distill.temperature == 4.0 and on.stages[0].distill.alpha == 0.5
+    off = parse_recipe(MINIMAL.replace("stages:", "defaults: {distill: true}\nstages:").replace(
+        "retrain: {epochs: 4}", "retrain: {epochs: 4}\n    distill: false"), "x.yaml")
+    assert off.stages[0].distill is None
+
+
+def test_bad_distill_settings_name_the_line_and_value():
+    text = MINIMAL.replace("retrain: {epochs: 4}", "retrain: {epochs: 4, keep_best: 1}\n"
+                           "    distill: {alpha: 2, teacher: dense}")
+    assert _errors(text) == [
+        "x.yaml:8: stages[0].retrain.keep_best: expected true or false. Received: 1",
+        "x.yaml:9: stages[0].distill.alpha: expected a number in [0, 1]. Received: 2",
+        "x.yaml:9: stages[0].distill.teacher: expected one of previous, baseline. "
+        "Received: 'dense'",
+    ]
+    assert _errors(MINIMAL.replace("stages:", "defaults: {distill: 3}\nstages:")) == [
+        "x.yaml:4: defaults.distill: expected a mapping (temperature, alpha, teacher), true or "
+        "false. Received: 3"]

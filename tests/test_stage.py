@@ -1,0 +1,97 @@
+"""`tfadmm.run_stage`: the one stage engine (ADMM, mapping, retraining, best candidate)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfadmm
+from tests._tiny_models import dense_model
+from tfadmm.stage import StageMonitor
+
+
+def _data(rows=192, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 6)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int64") + (x[:, 2] > 1).astype("int64")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+
+
+class _Recorder(StageMonitor):
+    def __init__(self):
+        self.events, self.candidates = [], []
+
+    def epoch_begin(self, phase, epoch, epochs):
+        self.events.append((phase, epoch))
+
+    def best_changed(self, candidate):
+        self.candidates.append(candidate)
+
+
+def _stage(keep_best=True, **kwargs):
+    keras.utils.set_random_seed(0)
+    monitor = _Recorder()
+    result = tfadmm.run_stage(
+        dense_model(), {"fc*": tfadmm.Sparsity(0.8)}, _data(), validation=_data(64, seed=1),
+        admm=tfadmm.ADMMPhase(epochs=2, update_every_steps=3),
+        retrain=tfadmm.RetrainPhase(epochs=3, keep_best=keep_best), monitor=monitor, **kwargs)
+    return result, monitor
+
+
+def test_a_stage_runs_admm_then_retraining_and_ends_inside_the_sets():
+    result, monitor = _stage()
+    assert monitor.events == [("admm", 0), ("admm", 1), ("retrain", 0), ("retrain", 1),
+                              ("retrain", 2)]
+    assert result.model.phase == "retrain" and tfadmm.fully_mapped(result.model)
+    plain = tfadmm.strip(result.model)
+    for name, size in (("fc1", 6 * 32), ("fc2", 32 * 3)):
+        kernel = keras.ops.convert_to_numpy(plain.get_layer(name).kernel)
+        assert np.count_nonzero(kernel) == size - int(0.8 * size)
+
+
+def test_keep_best_ends_on_the_best_candidate_by_validation_with_its_weights():
+    result, monitor = _stage()
+    best = monitor.candidates[-1]
+    labels = [c.label for c in monitor.candidates]
+    assert labels[0] == "start" and set(labels) <= {"start", "mapped", "retrain epoch 1",
+                                                  "retrain epoch 2", "retrain epoch 3"}
+    assert result.chosen == best.label
+    assert result.val_accuracy == best.val_accuracy == max(c.val_accuracy
+                                                            for c in monitor.candidates)
+    for got, expected in zip(result.model.get_weights(), best.weights, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_without_keep_best_the_stage_ends_on_its_last_epoch():
+    result, monitor = _stage(keep_best=False)
+    assert result.chosen == "last" and monitor.candidates == []
+    assert result.start_val_accuracy is not None  # still measured, for the report
+
+
+def test_the_start_candidate_is_the_hard_mapped_model_before_any_training():
+    result, _ = _stage()
+    model = dense_model()
+    keras.utils.set_random_seed(0)
+    mapped = tfadmm.strip(tfadmm.project(tfadmm.wrap(model, {"fc*": tfadmm.Sparsity(0.8)})))
+    tfadmm.stage.compile_classifier(mapped, "adam")
+    expected = mapped.evaluate(_data(64, seed=1), verbose=0, return_dict=True)["accuracy"]
+    assert result.start_val_accuracy == pytest.approx(expected)
+
+
+def test_a_stage_with_distillation_keeps_its_teacher_fixed():
+    result, _ = _stage(distill=tfadmm.Distill(temperature=2.0, alpha=0.7))
+    teacher = result.model.teacher
+    assert teacher is not None and not teacher.trainable
+    original = dense_model()
+    for got, expected in zip(teacher.get_weights(), original.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_bad_phase_settings_are_refused():
+    with pytest.raises(ValueError) as info:
+        tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(),
+                         admm=tfadmm.ADMMPhase(epochs=-1))
+    assert str(info.value) == "Invalid `admm.epochs`: expected an integer >= 0. Received: -1"
+    with pytest.raises(ValueError) as info:
+        tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(), retrain={})
+    assert str(info.value) == "Invalid `retrain`: expected a tfadmm.RetrainPhase. Received: {}"
