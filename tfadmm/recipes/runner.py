@@ -417,8 +417,11 @@ class _Run:
             self.state, functools.partial(load_file, safe_mode=self.recipe.model.safe_mode),
             part=("baseline",) if in_baseline else (done,), on_fallback=self.emit,
         )
-        if checkpoint is None:
+        if checkpoint is None:  # the starting model holds the previous checkpoint's work
             self.state.update(position=None, checkpoint=None)
+            stages = self.recipe.stages
+            self.emit(f"resuming from the start of stage {done + 1}/{len(stages)} "
+                      f"{stages[done].name}")
         else:
             self.state.update(position=list(checkpoint.position), checkpoint=checkpoint.path)
         return model
