@@ -168,7 +168,8 @@ def test_a_state_of_an_earlier_tfadmm_keeps_its_one_checkpoint(tmp_path):
     ('{"recipe_sha256": "ab', "not JSON: Unterminated string starting at: line 1 column 19 "
                              "(char 18)"),
     ("", "not JSON: Expecting value: line 1 column 1 (char 0)"),
-    ("[1, 2]", "a JSON list, not an object"),
+    ("[1, 2]", "a JSON array, not an object"),
+    ("null", "a JSON null, not an object"),
     ('{"completed_stages": "1"}', "completed_stages: expected an integer >= 0. Received: '1'"),
     ('{"completed_stages": 0, "position": 3}',
      "position: expected a list or null. Received: 3"),

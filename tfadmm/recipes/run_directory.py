@@ -362,9 +362,8 @@ class RunDirectory:
                 f"({'; '.join(problems) or f'{STATE} names none'}). Nothing was deleted: "
                 "restore a checkpoint from a copy, or start the run over with --force."
             )
-        for problem in problems:
-            if on_fallback is not None:
-                on_fallback(f"{problem}; falling back to the previous checkpoint")
+        for problem in problems if on_fallback is not None else ():
+            on_fallback(f"{problem}; falling back to the previous checkpoint")
         return found
 
     def _delete_files(self, paths):
@@ -381,7 +380,9 @@ class RunDirectory:
 def _state_problem(state):
     """What makes a parsed `state.json` unusable (one phrase), or None."""
     if not isinstance(state, dict):
-        return f"a JSON {type(state).__name__}, not an object"
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(state), "number")
+        return f"a JSON {kind}, not an object"
     done = state.get("completed_stages")
     if isinstance(done, bool) or not isinstance(done, int) or done < 0:
         return f"completed_stages: expected an integer >= 0. Received: {done!r}"
