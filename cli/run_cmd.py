@@ -6,9 +6,17 @@ import pathlib
 
 import click
 
+from tfadmm.recipes.run_directory import KEEP_CHECKPOINTS, keep_checkpoints_problem
 from tfadmm_cli.errors import friendly_errors
 
 RECIPE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
+
+
+def _keep_checkpoints(ctx, param, value):
+    problem = keep_checkpoints_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
 
 
 @click.command()
@@ -20,6 +28,10 @@ RECIPE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
 @click.option("--allow-changes", is_flag=True,
               help="With --resume: accept a changed recipe (e.g. --set a lower learning rate or "
                    "rho) for the work not yet done.")
+@click.option("--keep-checkpoints", type=int, default=KEEP_CHECKPOINTS, show_default=True,
+              metavar="N", callback=_keep_checkpoints,
+              help="Keep the last N checkpoints (each verified by its sha256 on --resume; a "
+                   "damaged one falls back to the previous).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set stages.0.admm.epochs=3 "
                    "(a stage may be named: stages.prune.admm.epochs=3). Repeatable.")
@@ -27,7 +39,8 @@ RECIPE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
 @click.option("--dry-run", is_flag=True,
               help="Validate, build the model and the data pipeline, then stop.")
 @friendly_errors
-def run(recipe, output, resume, force, allow_changes, overrides, quiet, dry_run):
+def run(recipe, output, resume, force, allow_changes, keep_checkpoints, overrides, quiet,
+        dry_run):
     """Run a compression RECIPE: baseline, then every stage, into a run directory.
 
     \b
@@ -52,7 +65,8 @@ def run(recipe, output, resume, force, allow_changes, overrides, quiet, dry_run)
     click.echo(f"watch it with: tensorboard --logdir {output / 'logs'}")
     result = run_recipe(parsed, output, resume=resume, force=force,
                         on_event=lambda line: click.echo(f"[tfadmm] {line}"),
-                        verbose=2 if quiet else 1, allow_changes=allow_changes)
+                        verbose=2 if quiet else 1, allow_changes=allow_changes,
+                        keep_checkpoints=keep_checkpoints)
     report = result.directory / "report.md"
     if report.exists():
         click.echo(report.read_text(encoding="utf-8"))

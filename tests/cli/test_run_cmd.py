@@ -109,3 +109,30 @@ def test_shipped_quickstart_runs_from_the_cli(tmp_path):
     assert "[tfadmm] stage 1/1 prune-10x: ADMM epoch 1/1" in result.output
     assert "pruning rate (compressed kernels): 10.1x" in result.output
     assert (out / "model.keras").exists()
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("0", "expected an integer >= 1. Received: 0"),
+    ("two", "'two' is not a valid integer."),
+])
+def test_keep_checkpoints_must_be_a_positive_integer(tiny, value, problem):
+    result = _invoke("run", tiny, "--keep-checkpoints", value)
+    assert result.exit_code == 2
+    assert result.stderr.endswith(f"Error: Invalid value for '--keep-checkpoints': {problem}\n")
+
+
+@pytest.mark.parametrize("args, keep", [((), 2), (("--keep-checkpoints", "5"), 5)])
+def test_keep_checkpoints_reaches_the_run(tiny, tmp_path, monkeypatch, args, keep):
+    import tfadmm.recipes
+    from tfadmm.recipes import RunResult
+
+    calls = []
+
+    def run_recipe(recipe, output, **options):
+        calls.append(options["keep_checkpoints"])
+        return RunResult(output, output / "model.keras", {})
+
+    monkeypatch.setattr(tfadmm.recipes, "run_recipe", run_recipe)
+    result = _invoke("run", tiny, "--output", tmp_path / "out", *args)
+    assert result.exit_code == 0, result.output
+    assert calls == [keep]

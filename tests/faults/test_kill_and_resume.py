@@ -1,6 +1,11 @@
-"""`kill -9` at any moment, then `--resume`: the same result as an uninterrupted run."""
+"""`kill -9` at any moment, then `--resume`: the same result as an uninterrupted run.
 
+Also when the latest checkpoint was damaged afterwards: the run falls back to the previous one.
+"""
+
+import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,7 +13,9 @@ import time
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from cli.main import main
 from tests import _cli
 from tfadmm.recipes import parse_recipe, run_recipe
 
@@ -80,3 +87,104 @@ def test_random_kills_resume_to_the_same_result(reference, tmp_path):
     else:
         pytest.fail("the run never finished")
     _same(reference, out / "model.keras")
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """A run killed while writing its third checkpoint: it keeps 0-admm-1 and 0-admm-2."""
+    tmp_path = tmp_path_factory.mktemp("killed")
+    recipe, out = _recipe(tmp_path), tmp_path / "run"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_IN_CHECKPOINT_WRITE, "run", str(recipe), "-o", str(out),
+         "-q"], cwd=_cli.ROOT, env=_cli.env(KILL_AT="3"), capture_output=True, text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    state = json.loads((out / "state.json").read_text())
+    assert [c["path"] for c in state["checkpoints"]] == [
+        "checkpoints/0-admm-1.keras", "checkpoints/0-admm-2.keras"]
+    return out
+
+
+def _copy(killed, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
+    return out
+
+
+def _truncate(path, size=2000):
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def _files(out):
+    """Every file of a run directory but the temporary files of interrupted writes."""
+    return {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and
+            not p.name.startswith(".")}
+
+
+def _resume_cli(tmp_path, out):
+    return CliRunner().invoke(main, ["run", str(_recipe(tmp_path)), "-o", str(out), "--resume",
+                                     "-q"])
+
+
+def test_a_damaged_latest_checkpoint_costs_one_epoch_not_the_run(reference, killed, tmp_path):
+    out = _copy(killed, tmp_path)
+    recorded = json.loads((out / "state.json").read_text())["checkpoints"][-1]["size"]
+    _truncate(out / "checkpoints" / "0-admm-2.keras")
+    events = []
+    result = run_recipe(parse_recipe(_cli.TINY, "tiny.yaml"), out, resume=True, verbose=0,
+                        on_event=events.append)
+    assert events[1:4] == [
+        f"checkpoints/0-admm-2.keras: damaged: 2000 bytes, state.json recorded {recorded}; "
+        "falling back to the previous checkpoint",
+        "resuming from checkpoints/0-admm-1.keras",
+        "stage 1/1 prune: ADMM epoch 2/2",  # the epoch after it is rerun
+    ]
+    _same(reference, result.model_path)
+    assert not list((out / "checkpoints").iterdir())
+
+
+def test_no_usable_checkpoint_exits_1_with_one_line_and_deletes_nothing(killed, tmp_path):
+    out = _copy(killed, tmp_path)
+    state = json.loads((out / "state.json").read_text())
+    sizes = [c["size"] for c in state["checkpoints"]]
+    _truncate(out / "checkpoints" / "0-admm-1.keras")
+    _truncate(out / "checkpoints" / "0-admm-2.keras")
+    before = _files(out)
+    result = _resume_cli(tmp_path, out)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out}: cannot resume: no kept checkpoint is usable (checkpoints/0-admm-2.keras: "
+        f"damaged: 2000 bytes, state.json recorded {sizes[1]}; checkpoints/0-admm-1.keras: "
+        f"damaged: 2000 bytes, state.json recorded {sizes[0]}). Nothing was deleted: restore a "
+        "checkpoint from a copy, or start the run over with --force.\n"
+    )
+    after = _files(out)
+    assert all(after.get(path) == data for path, data in before.items())
+
+
+def test_a_damaged_state_file_exits_1_with_one_line_and_deletes_nothing(killed, tmp_path):
+    out = _copy(killed, tmp_path)
+    _truncate(out / "state.json", 100)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    result = _resume_cli(tmp_path, out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {out / 'state.json'}: the run state is damaged "
+                                    "(not JSON: ")
+    assert result.stderr.endswith("); expected the JSON object tfadmm writes. Nothing was "
+                                  "deleted: restore the file from a copy, or start the run over "
+                                  "with --force.\n")
+    assert result.stderr.count("\n") == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_run_directory_of_an_earlier_tfadmm_resumes(reference, killed, tmp_path):
+    out = _copy(killed, tmp_path)
+    state = json.loads((out / "state.json").read_text())
+    del state["checkpoints"]  # the earlier format named only the latest checkpoint
+    (out / "state.json").write_text(json.dumps(state))
+    (out / "checkpoints" / "0-admm-1.keras").unlink()
+    events = []
+    result = run_recipe(parse_recipe(_cli.TINY, "tiny.yaml"), out, resume=True, verbose=0,
+                        on_event=events.append)
+    assert "resuming from checkpoints/0-admm-2.keras" in events
+    _same(reference, result.model_path)

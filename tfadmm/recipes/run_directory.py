@@ -2,8 +2,10 @@
 
     RUN/
       recipe.yaml          the resolved recipe (overrides applied)
-      state.json           progress: the commit point of every checkpoint
-      checkpoints/         the latest training checkpoint (.keras, with optimizer)
+      state.json           progress: the commit point of every checkpoint, and the
+                           position, size and sha256 of each checkpoint kept
+      checkpoints/         the latest training checkpoints (.keras, with optimizer);
+                           the last `keep_checkpoints` (default 2) are kept
       baseline.keras       the dense model the stages start from
       stages/NN-NAME/      model.keras (ADMM model at the end of the stage), metrics.json
       history.json         baseline and per-stage accuracies
@@ -14,12 +16,15 @@
 A file is first written beside its destination and then renamed over it, so
 a crash or `kill -9` leaves either the old or the new file, never half of one.
 `state.json` is renamed last: a checkpoint counts only once it names it.
+A checkpoint damaged later (a failing disk, a copy cut short) is caught by
+its size and sha256 on resume, and the run falls back to an older one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,6 +35,8 @@ import tempfile
 from tfadmm.errors import TfadmmError
 
 STATE = "state.json"
+CHECKPOINTS = "checkpoints"
+KEEP_CHECKPOINTS = 2  # how many of the latest checkpoints a run keeps (`--keep-checkpoints`)
 _WRITES = contextvars.ContextVar("tfadmm_run_directory_writes", default=True)
 
 
@@ -114,11 +121,58 @@ def recipe_digest(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class RunDirectory:
-    """Paths and progress of one run."""
+def file_digest(path):
+    """The sha256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    def __init__(self, root):
+
+def keep_checkpoints_problem(value):
+    """Why `value` cannot be a run's `keep_checkpoints` (one phrase), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return f"expected an integer >= 1. Received: {value!r}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """One kept checkpoint, as `state.json` records it.
+
+    Attributes:
+        path: the file, relative to the run directory (`checkpoints/0-admm-2.keras`).
+        position: where the run continues from it: `["baseline", epochs_done]` or
+            `[stage_index, "admm" | "retrain", epochs_done]`.
+        size: its size in bytes when it was written; None in a run directory of an
+            earlier tfadmm (only one checkpoint, not fingerprinted).
+        sha256: the hex sha256 of its bytes; None likewise.
+    """
+
+    path: str
+    position: list | None
+    size: int | None = None
+    sha256: str | None = None
+
+    def record(self):
+        return dataclasses.asdict(self)
+
+
+class RunDirectory:
+    """Paths and progress of one run.
+
+    Args:
+        root: the run directory.
+        keep_checkpoints: how many of the latest checkpoints to keep (>= 1).
+    """
+
+    def __init__(self, root, *, keep_checkpoints=KEEP_CHECKPOINTS):
+        problem = keep_checkpoints_problem(keep_checkpoints)
+        if problem:
+            raise TfadmmError(f"keep_checkpoints: {problem}")
         self.root = pathlib.Path(root)
+        self.keep_checkpoints = keep_checkpoints
 
     def path(self, *parts):
         return self.root.joinpath(*parts)
@@ -166,7 +220,7 @@ class RunDirectory:
                 )
             return state
         state = {"recipe_sha256": digest, "status": "running", "position": None,
-                 "checkpoint": None, "completed_stages": 0}
+                 "checkpoint": None, "checkpoints": [], "completed_stages": 0}
         if not writes_enabled():  # a non-chief worker: the chief prepares the directory
             return state
         if self.root.exists() and any(self.root.iterdir()):
@@ -182,24 +236,164 @@ class RunDirectory:
         return state
 
     def read_state(self):
+        """The run state; a damaged `state.json` is one `TfadmmError` line naming it."""
+        path = self.path(STATE)
         try:
-            return json.loads(self.path(STATE).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise TfadmmError(f"{self.path(STATE)}: unreadable run state: {error}") from None
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise TfadmmError(f"{path}: cannot read the run state: "
+                              f"{error.strerror or error}") from None
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            problem = f"not JSON: {error}"
+        else:
+            problem = _state_problem(state)
+        if problem:
+            raise TfadmmError(
+                f"{path}: the run state is damaged ({problem}); expected the JSON object "
+                "tfadmm writes. Nothing was deleted: restore the file from a copy, or start "
+                "the run over with --force."
+            )
+        return state
 
     def write_state(self, state):
         write_json(self.path(STATE), state)
 
+    def kept_checkpoints(self, state):
+        """The checkpoints `state` keeps, oldest first (a list of `Checkpoint`).
+
+        A state written by an earlier tfadmm names only its latest checkpoint:
+        that one is the only one kept.
+        """
+        records = state.get("checkpoints")
+        if records is None:
+            latest = state.get("checkpoint")
+            return [Checkpoint(latest, state.get("position"))] if latest else []
+        return [Checkpoint(**record) for record in records]
+
     def commit_checkpoint(self, model, state, position):
-        """Saves `model` as the checkpoint of `position`, then records it in the state."""
+        """Saves `model` as the checkpoint of `position`, then records it in the state.
+
+        The state keeps the newest `keep_checkpoints` checkpoints with their
+        position, size and sha256; a file is deleted only after the state has
+        stopped naming it.
+        """
         name = "-".join(str(p) for p in position) + ".keras"
-        save_model(model, self.path("checkpoints", name))
-        previous = state.get("checkpoint")
-        state.update(position=list(position), checkpoint=f"checkpoints/{name}")
+        path = f"{CHECKPOINTS}/{name}"
+        save_model(model, self.path(path))
+        size = digest = None
+        if writes_enabled():
+            size, digest = self.path(path).stat().st_size, file_digest(self.path(path))
+        before = self.kept_checkpoints(state)
+        kept = [c for c in before if c.path != path]  # a rerun epoch replaces its file
+        kept = [*kept, Checkpoint(path, list(position), size, digest)][-self.keep_checkpoints:]
+        state.update(position=list(position), checkpoint=path,
+                     checkpoints=[c.record() for c in kept])
         self.write_state(state)
-        if previous and previous != state["checkpoint"] and writes_enabled():
+        self._delete_files({c.path for c in before} - {c.path for c in kept})
+
+    def release_checkpoints(self, state):
+        """For a finished run: the state stops naming checkpoints, then their files go."""
+        kept = self.kept_checkpoints(state)
+        state.update(position=None, checkpoint=None, checkpoints=[])
+        self.write_state(state)
+        self._delete_files({c.path for c in kept})
+
+    def verify(self, checkpoint):
+        """Why `checkpoint`'s file cannot be trusted (one phrase), or None.
+
+        Checks that it exists and has the size and sha256 the state recorded.
+        """
+        file = self.path(checkpoint.path)
+        try:
+            size = file.stat().st_size
+        except FileNotFoundError:
+            return "the file is missing"
+        except OSError as error:
+            return f"cannot read it ({error.strerror or error})"
+        if checkpoint.size is not None and size != checkpoint.size:
+            return f"damaged: {size} bytes, {STATE} recorded {checkpoint.size}"
+        if checkpoint.sha256 is not None and file_digest(file) != checkpoint.sha256:
+            return f"damaged: its sha256 differs from the one {STATE} recorded"
+        return None
+
+    def usable_checkpoint(self, state, load, *, part, on_fallback=None):
+        """The newest kept checkpoint of the work in progress that verifies and loads.
+
+        Kept checkpoints are tried newest first. One that is missing, whose size
+        or sha256 differs from the state's record, or that `load` refuses is
+        passed over for the previous one. A previous checkpoint of completed work
+        (outside `part`) means: continue from the start of the work in progress,
+        whose starting model (the last stage's, the baseline) holds everything it had.
+
+        Args:
+            state: the run state, as `prepare(..., resume=True)` returned it.
+            load: reads a checkpoint file and returns the model; raises
+                `TfadmmError` if it cannot.
+            part: the position prefix of the work in progress: `("baseline",)`
+                or `(stage_index,)`.
+            on_fallback: called with one line for each checkpoint passed over,
+                once a usable one is found.
+
+        Returns:
+            `(checkpoint, model)`: the `Checkpoint` and its loaded model, or
+            `(None, None)` to continue from the start of the work in progress.
+
+        Raises:
+            TfadmmError: no kept checkpoint is usable; the line names each one and
+                why. Nothing is deleted.
+        """
+        problems = []
+        found = None, None
+        for checkpoint in reversed(self.kept_checkpoints(state)):
+            position = checkpoint.position or []
+            if tuple(position[: len(part)]) != tuple(part):  # completed work
+                break
+            problem = self.verify(checkpoint)
+            if problem is None:
+                try:
+                    found = checkpoint, load(self.path(checkpoint.path))
+                    break
+                except TfadmmError as error:
+                    problem = str(error)
+            problems.append(f"{checkpoint.path}: {problem}")
+        else:
+            raise TfadmmError(
+                f"{self.root}: cannot resume: no kept checkpoint is usable "
+                f"({'; '.join(problems) or f'{STATE} names none'}). Nothing was deleted: "
+                "restore a checkpoint from a copy, or start the run over with --force."
+            )
+        for problem in problems if on_fallback is not None else ():
+            on_fallback(f"{problem}; falling back to the previous checkpoint")
+        return found
+
+    def _delete_files(self, paths):
+        if not writes_enabled():
+            return
+        for path in sorted(paths):
             with contextlib.suppress(OSError):
-                self.path(previous).unlink()
+                self.path(path).unlink()
 
     def stage_dir(self, index, name):
         return self.path("stages", f"{index + 1:02d}-{name}")
+
+
+def _state_problem(state):
+    """What makes a parsed `state.json` unusable (one phrase), or None."""
+    if not isinstance(state, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(state), "number")
+        return f"a JSON {kind}, not an object"
+    done = state.get("completed_stages")
+    if isinstance(done, bool) or not isinstance(done, int) or done < 0:
+        return f"completed_stages: expected an integer >= 0. Received: {done!r}"
+    if not isinstance(state.get("position"), list | None):
+        return f"position: expected a list or null. Received: {state['position']!r}"
+    records = state.get("checkpoints", [])
+    fields = {field.name for field in dataclasses.fields(Checkpoint)}
+    if not isinstance(records, list) or any(
+        not isinstance(r, dict) or set(r) != fields or not isinstance(r["path"], str)
+        for r in records
+    ):
+        return (f"checkpoints: expected a list of objects with the keys {sorted(fields)}. "
+                f"Received: {records!r}")
+    return None

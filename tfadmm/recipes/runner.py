@@ -17,6 +17,7 @@ from tfadmm.recipes.amendments import check_changes
 from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
 from tfadmm.recipes.run_directory import (
+    KEEP_CHECKPOINTS,
     RunDirectory,
     load_weights,
     save_model,
@@ -148,12 +149,15 @@ def run_recipe(
     verbose=1,
     callbacks=(),
     allow_changes=False,
+    keep_checkpoints=KEEP_CHECKPOINTS,
 ):
     """Runs a recipe into a run directory.
 
     Every epoch is checkpointed (atomically); with `resume=True` a run that
     crashed or was killed continues from its last completed epoch and ends
-    with the same result as an uninterrupted run.
+    with the same result as an uninterrupted run. The last `keep_checkpoints`
+    checkpoints are kept with their size and sha256: if the latest is missing
+    or damaged, the run resumes from the previous one.
 
     Args:
         recipe: a `Recipe` from `load_recipe`.
@@ -170,16 +174,18 @@ def run_recipe(
             phases, the model, the data and the seed must stay the same. A
             changed optimizer starts fresh at the resumed epoch; a changed
             rho restarts the phase's rho schedule there.
+        keep_checkpoints: how many of the latest checkpoints to keep (>= 1).
 
     Returns:
         A `RunResult`.
 
     Raises:
         TfadmmError: bad input (a data set or model that cannot be loaded, a
-            run directory that exists, a run from another recipe, ...).
+            run directory that exists, a run from another recipe, no usable
+            checkpoint to resume from, a damaged `state.json`, ...).
     """
-    run = _Run(recipe, RunDirectory(output_dir), on_event or (lambda line: None), verbose,
-               list(callbacks))
+    directory = RunDirectory(output_dir, keep_checkpoints=keep_checkpoints)
+    run = _Run(recipe, directory, on_event or (lambda line: None), verbose, list(callbacks))
     with execution(recipe):  # model build, wrap and compile inside strategy.scope()
         return run.execute(resume=resume, force=force, allow_changes=allow_changes)
 
@@ -192,6 +198,7 @@ class _Run:
         self.verbose = verbose
         self.callbacks = callbacks
         self.jit_compile = jit_compile_for(recipe)
+        self._checkpoint = None  # the model of the checkpoint a resumed run continues from
 
     # -- the plan --------------------------------------------------------------
 
@@ -225,16 +232,14 @@ class _Run:
         write_json(self.dir.path("history.json"), self.history)
         self._write_report(plain)
         self.board.close()
-        checkpoint = self.state.get("checkpoint")
-        self.state.update(status="done", position=None, checkpoint=None)
-        self.dir.write_state(self.state)
-        if checkpoint and writes_enabled():  # the stages' models hold everything it had
-            self.dir.path(checkpoint).unlink(missing_ok=True)
+        self.state.update(status="done")
+        self.dir.release_checkpoints(self.state)  # the stages' models hold everything they had
         self.emit(f"done: {final}")
         return RunResult(self.dir.root, final, self.history)
 
     def _starting_model(self):
         """The last completed stage's model, or the dense baseline (trained if asked)."""
+        self._checkpoint = self._usable_checkpoint()
         if self.state["completed_stages"] > 0:
             stage = self.recipe.stages[self.state["completed_stages"] - 1]
             path = self.dir.stage_dir(self.state["completed_stages"] - 1, stage.name)
@@ -397,12 +402,35 @@ class _Run:
             tf.summary.scalar("stages/test_accuracy", record["test_accuracy"])
         self.board.write_report(report.build_report(model), step=step, name=stage.name)
 
+    def _usable_checkpoint(self):
+        """On resume: the model of the newest kept checkpoint that verifies and loads.
+
+        When it is an older one than the state's latest, the state's position
+        moves back to it (the epochs after it are rerun); None when the run
+        continues from the start of the work in progress.
+        """
+        if not self.state.get("position"):
+            return None
+        done = self.state["completed_stages"]
+        in_baseline = done == 0 and not self.dir.path("baseline.keras").exists()
+        checkpoint, model = self.dir.usable_checkpoint(
+            self.state, functools.partial(load_file, safe_mode=self.recipe.model.safe_mode),
+            part=("baseline",) if in_baseline else (done,), on_fallback=self.emit,
+        )
+        if checkpoint is None:  # the starting model holds the previous checkpoint's work
+            self.state.update(position=None, checkpoint=None)
+            stages = self.recipe.stages
+            self.emit(f"resuming from the start of stage {done + 1}/{len(stages)} "
+                      f"{stages[done].name}")
+        else:
+            self.state.update(position=list(checkpoint.position), checkpoint=checkpoint.path)
+        return model
+
     def _resume_model(self, prefix):
         position = self.state.get("position") or []
-        if tuple(position[: len(prefix)]) != tuple(prefix) or not self.state.get("checkpoint"):
+        if tuple(position[: len(prefix)]) != tuple(prefix) or self._checkpoint is None:
             return None
-        model = load_file(self.dir.path(self.state["checkpoint"]),
-                          safe_mode=self.recipe.model.safe_mode)
+        model, self._checkpoint = self._checkpoint, None
         self.emit(f"resuming from {self.state['checkpoint']}")
         return model, int(position[-1])
 
