@@ -138,3 +138,31 @@ def test_missing_file(tmp_path):
     with pytest.raises(RecipeError) as info:
         load_recipe(tmp_path / "nope.yaml")
     assert str(info.value) == f"{tmp_path / 'nope.yaml'}: no such recipe file"
+
+
+def test_bits_bounds_come_from_the_constructors():
+    from tfadmm import PowerOfTwo, Quantize
+
+    text = GOOD.replace("fc1: 0.9", "fc1: {power_of_two: 7}")
+    assert PowerOfTwo.BITS == (2, 6) and Quantize.BITS == (2, 8)
+    assert _errors(text) == [
+        "x.yaml:13: stages[0].targets.fc1.power_of_two: expected an integer in [2, 6]. "
+        "Received: 7"
+    ]
+    recipe = parse_recipe(GOOD.replace("fc1: 0.9", "fc1: {power_of_two: 6}"), "x.yaml")
+    assert recipe.stages[0].target_dict["fc1"] == PowerOfTwo(6)
+
+
+def test_a_constructor_error_becomes_a_recipe_error_at_its_line(monkeypatch):
+    from tfadmm import constraints
+
+    def refuse(self, sparsity):
+        raise ValueError(f"Invalid `sparsity`: refused. Received: sparsity={sparsity}")
+
+    monkeypatch.setattr(constraints.Sparsity, "__init__", refuse)
+    assert _errors(GOOD)[:2] == [
+        "x.yaml:12: stages[0].targets.conv*.sparsity: Invalid `sparsity`: refused. "
+        "Received: sparsity=0.5",
+        "x.yaml:13: stages[0].targets.fc1.sparsity: Invalid `sparsity`: refused. "
+        "Received: sparsity=0.9",
+    ]

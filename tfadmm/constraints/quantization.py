@@ -437,8 +437,11 @@ class Quantize(Quantizer):
         >>> tfadmm.wrap(model, {"fc*": tfadmm.Sparsity(0.9) & tfadmm.Quantize(4)})
     """
 
+    #: The smallest and largest `bits`.
+    BITS = (2, 8)
+
     def __init__(self, bits, per_channel=False, iterations=5):
-        _check_int("bits", bits, 2, 8)
+        _check_int("bits", bits, *self.BITS)
         super().__init__(per_channel)
         _check_int("iterations", iterations, 0)
         self.bits = bits
@@ -475,8 +478,11 @@ class PowerOfTwo(Quantizer):
         iterations: scale updates of the alternating fit.
     """
 
+    #: The smallest and largest `bits` (6 bits reach 2^-30).
+    BITS = (2, 6)
+
     def __init__(self, bits, per_channel=False, iterations=5):
-        _check_int("bits", bits, 2, 6)
+        _check_int("bits", bits, *self.BITS)
         super().__init__(per_channel)
         _check_int("iterations", iterations, 0)
         self.bits = bits
