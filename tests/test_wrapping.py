@@ -141,6 +141,30 @@ def test_pruned_weights_stay_exactly_zero_whatever_the_optimizer(optimizer):
         assert not np.array_equal(after[name][~mask], before[name][~mask])
 
 
+@pytest.mark.parametrize(
+    ("targets", "check"),
+    [
+        ({"fc1": tfadmm.Sparsity(0.75)}, lambda w: (w == 0).sum() == int(0.75 * w.size)),
+        ({"fc1": tfadmm.Binary()}, lambda w: len(np.unique(w)) == 2),
+    ],
+    ids=["sparsity", "binary"],
+)
+def test_ema_optimizers_keep_the_masks(targets, check):
+    # Keras copies the averaged weights back at the end of `fit`, after the
+    # training step's re-masking: the unstripped model must still be compressed,
+    # with the ADMM phase's optimizer (the README's flow) or a fresh one.
+    x, y = _data()
+    for fresh in (False, True):
+        admm = _compile(tfadmm.wrap(_sequential(), targets),
+                        keras.optimizers.AdamW(1e-2, use_ema=True))
+        admm.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        tfadmm.project(admm)
+        if fresh:
+            _compile(admm, keras.optimizers.AdamW(1e-2, use_ema=True))
+        admm.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        assert check(_kernels(admm.model)["fc1"])
+
+
 def test_progressive_wrap_keeps_earlier_zeros():
     x, y = _data()
     model = _sequential()
