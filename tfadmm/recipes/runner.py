@@ -18,6 +18,7 @@ from tfadmm.recipes.amendments import check_changes
 from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
 from tfadmm.recipes.run_directory import RunDirectory, save_model, write_json, writes_enabled
+from tfadmm.seeding import reseed
 from tfadmm.wrapping import project, strip, wrap
 
 
@@ -287,6 +288,7 @@ class _Run:
                 self.emit(f"{label}: mapped the next share of quantized weights")
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
             self.board.step = self._global_epoch(position, epoch)
+            reseed(model, _epoch_seed(self.recipe.seed, position, epoch))  # Dropout, noise...
             stop = StopOnNonFinite()
             model.fit(
                 self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
