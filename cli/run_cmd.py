@@ -38,12 +38,15 @@ def run(recipe, output, resume, force, allow_changes, overrides, quiet, dry_run)
     """
     from tfadmm.recipes import load_recipe, run_recipe
     from tfadmm.recipes.checks import dry_run as check_dry_run
+    from tfadmm.recipes.stability import stability_warnings
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other.")
     if allow_changes and not resume:
         raise click.UsageError("--allow-changes goes with --resume.")
     parsed = load_recipe(recipe, overrides)
+    for warning in stability_warnings(parsed):
+        click.echo(f"Warning: {warning}", err=True)
     output = output or pathlib.Path("runs") / parsed.name
     if dry_run:
         click.echo(check_dry_run(parsed))
@@ -75,11 +78,14 @@ def validate(recipes, overrides, no_model):
     from tfadmm.errors import RecipeError
     from tfadmm.recipes import load_recipe
     from tfadmm.recipes.checks import check_against_model, planned_rates
+    from tfadmm.recipes.stability import stability_warnings
 
     problems = []
     for path in recipes:
         try:
             recipe = load_recipe(path, overrides)
+            for warning in stability_warnings(recipe):
+                click.echo(f"Warning: {warning}", err=True)
             plan = ""
             if not no_model:
                 rates = planned_rates(recipe, check_against_model(recipe))
