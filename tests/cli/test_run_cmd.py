@@ -1,4 +1,8 @@
+import json
+import os
 import pathlib
+import stat
+import zipfile
 
 import pytest
 from click.testing import CliRunner
@@ -82,8 +86,8 @@ def test_run_refuses_an_existing_directory_and_conflicting_flags(tiny, tmp_path)
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
     result = _invoke("run", tiny, "--output", out)
-    assert result.exit_code == 1
-    assert result.output.endswith(
+    assert result.exit_code == 2
+    assert result.output == (  # bad usage: the message alone, before any banner
         f"Error: {out}: the run directory already exists and is not empty; pass --resume to "
         "continue that run or --force to start over.\n"
     )
@@ -112,8 +116,8 @@ def test_dry_run_builds_model_and_pipeline(tiny):
 
 def test_shipped_quickstart_runs_from_the_cli(tmp_path):
     out = tmp_path / "q"
-    result = _invoke(
-        "run", ROOT / "recipes" / "quickstart.yaml", "--output", out, "--quiet",
+    result = _invoke(  # no --quiet: stdout is not a terminal here
+        "run", ROOT / "recipes" / "quickstart.yaml", "--output", out,
         "--set", "data.take=256", "--set", "baseline.epochs=1",
         "--set", "stages.prune-10x.admm.epochs=1", "--set", "stages.prune-10x.retrain.epochs=1",
     )
@@ -121,4 +125,25 @@ def test_shipped_quickstart_runs_from_the_cli(tmp_path):
     assert f"watch it with: tensorboard --logdir {out / 'logs'}" in result.output
     assert "[tfadmm] stage 1/1 prune-10x: ADMM epoch 1/1" in result.output
     assert "pruning rate (compressed kernels): 10.1x" in result.output
-    assert (out / "model.keras").exists()
+    # One line per epoch, no progress-bar frames or colour codes in a redirected log.
+    assert "\r" not in result.output and "\x1b[" not in result.output
+    # The final model: weights without optimizer state (the stage's model keeps it).
+    final, stage = out / "model.keras", out / "stages" / "01-prune-10x" / "model.keras"
+    with zipfile.ZipFile(final) as archive:
+        assert not json.loads(archive.read("config.json")).get("compile_config")
+    assert final.stat().st_size < 0.6 * stage.stat().st_size
+    # Every file of the run directory has one mode, the umask's.
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~umask}
+    # `evaluate` finds the run's own recipe.
+    evaluated = _invoke("evaluate", out)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert evaluated.output.startswith("test accuracy: 0.")
+    refused = _invoke("evaluate", final)
+    assert refused.exit_code == 2
+    assert refused.output == (
+        f"Error: evaluate: expected --recipe, or a run directory with its recipe.yaml. "
+        f"Received: {final}\n"
+    )

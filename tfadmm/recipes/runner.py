@@ -180,7 +180,7 @@ class _Run:
 
         plain = strip(current) if isinstance(current, ADMMModel) else current
         final = self.dir.path("model.keras")
-        save_model(plain, final)
+        save_model(plain, final, include_optimizer=False)
         self.history["final_accuracy"] = self.history["stages"][-1]["test_accuracy"]
         write_json(self.dir.path("history.json"), self.history)
         self._write_report(plain)
