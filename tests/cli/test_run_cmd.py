@@ -65,7 +65,7 @@ def test_validate_bad_recipe_exits_2_with_every_problem(tiny):
     assert result.exit_code == 2
     assert result.output == (
         f"Error: {tiny}:4: data.tak: expected one of the keys name, source, path, batch_size, "
-        "validation_split, take, augment. Received: 'tak'\n"
+        "validation_split, take, augment, normalize. Received: 'tak'\n"
         f"{tiny}:7: stages[0].targets.fc*.sparsity: expected a number in [0, 1). "
         "Received: 1.5\n"
     )

@@ -55,7 +55,7 @@ def test_every_error_in_one_pass_with_file_line_path_and_value():
     ).replace("name: two", "name: one").replace("batch_size: 64", "batch_size: 64, shuffle: 3")
     assert _errors(text) == [
         "x.yaml:4: data.shuffle: expected one of the keys name, source, path, batch_size, "
-        "validation_split, take, augment. Received: 'shuffle'",
+        "validation_split, take, augment, normalize. Received: 'shuffle'",
         "x.yaml:6: defaults.admm.rho: expected a number > 0. Received: -1",
         "x.yaml:12: stages[0].targets.conv*.sparsity: expected a number in [0, 1). "
         "Received: 1.5",
@@ -165,4 +165,13 @@ def test_a_constructor_error_becomes_a_recipe_error_at_its_line(monkeypatch):
         "Received: sparsity=0.5",
         "x.yaml:13: stages[0].targets.fc1.sparsity: Invalid `sparsity`: refused. "
         "Received: sparsity=0.9",
+    ]
+
+
+def test_data_normalize_maps_onto_data_load():
+    assert parse_recipe(GOOD, "x.yaml").data.normalize is True
+    text = GOOD.replace("take: 512}", "take: 512, normalize: false}")
+    assert parse_recipe(text, "x.yaml").data.normalize is False
+    assert _errors(GOOD.replace("take: 512}", "take: 512, normalize: 0}")) == [
+        "x.yaml:4: data.normalize: expected true or false. Received: 0"
     ]

@@ -15,7 +15,8 @@ VERSION = 1
 TOP_KEYS = ("version", "name", "seed", "model", "data", "baseline", "defaults", "stages",
             "distribute", "precision", "jit_compile")
 MODEL_KEYS = ("zoo", "file", "function", "args", "safe_mode")
-DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment")
+DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment",
+             "normalize")
 DATA_SOURCES = ("auto", "tfds", "idx", "npz", "folder")
 OPTIMIZER_KEYS = (
     "name", "learning_rate", "momentum", "weight_decay", "schedule", "decay_epochs", "decay_rate",
@@ -460,6 +461,7 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
         take=reader.number(data_raw.get("take"), ("data", "take"), low=1, integer=True,
                            none_ok=True),
         augment=bool(reader.boolean(data_raw.get("augment", True), ("data", "augment"))),
+        normalize=bool(reader.boolean(data_raw.get("normalize", True), ("data", "normalize"))),
     )
     if data.path is not None and not isinstance(data.path, str):
         reader.fail(("data", "path"), "a path (string)", data.path)

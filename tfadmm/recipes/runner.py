@@ -58,7 +58,7 @@ def load_data(recipe):
     return data.load(
         spec.name, source=spec.source, path=spec.path, batch_size=spec.batch_size,
         validation_split=spec.validation_split, take=spec.take, seed=recipe.seed,
-        augment=spec.augment,
+        augment=spec.augment, normalize=spec.normalize,
     )
 
 
