@@ -110,8 +110,17 @@ def test_z_stays_in_the_set_and_u_tracks_w_minus_z():
     x, y = _data()
     admm = _compile(tfadmm.wrap(_sequential(), {"fc1": tfadmm.Sparsity(0.75)}))
     admm.fit(x, y, epochs=2, batch_size=32, verbose=0)
-    z = admm.kernels[0].z.numpy()
+    state, w = admm.pairs()[0]
+    z = state.z.numpy()
     assert np.mean(z == 0) == 0.75
+    u, weights = state.u.numpy(), keras.ops.convert_to_numpy(w)
+    assert np.any(u != 0)  # the fit's updates moved U
+    # One more update: Z = Proj(W + U), then U += W - Z.
+    admm.admm_update()
+    z_new, u_new = state.z.numpy(), state.u.numpy()
+    np.testing.assert_allclose(z_new, keras.ops.convert_to_numpy(
+        tfadmm.Sparsity(0.75)(weights + u)), rtol=1e-6)
+    np.testing.assert_allclose(u_new, u + weights - z_new, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(
