@@ -6,11 +6,11 @@ import functools
 
 import click
 
-from tfadmm.errors import RecipeError, TfadmmError
+from tfadmm.errors import RecipeError, TfadmmError, UsageError
 
 
 class RecipeProblem(click.ClickException):
-    """A recipe or usage problem: exit code 2."""
+    """A recipe or usage problem: exit code 2, one line (no usage text)."""
 
     exit_code = 2
 
@@ -18,9 +18,9 @@ class RecipeProblem(click.ClickException):
 def friendly_errors(command):
     """Decorates a command: bad input -> `Error: ...` on stderr, no traceback.
 
-    `RecipeError` exits with 2 (bad recipe), other tfadmm errors with 1 (a run
-    that failed). With the root `--debug` flag the original exception and its
-    traceback come through.
+    `RecipeError` and `UsageError` exit with 2 (bad recipe or usage), other
+    tfadmm errors with 1 (a run that failed). With the root `--debug` flag the
+    original exception and its traceback come through.
     """
 
     @functools.wraps(command)
@@ -28,7 +28,7 @@ def friendly_errors(command):
         debug = (click.get_current_context().find_root().obj or {}).get("debug", False)
         try:
             return command(*args, **kwargs)
-        except RecipeError as error:
+        except (RecipeError, UsageError) as error:
             if debug:
                 raise
             raise RecipeProblem(str(error)) from None

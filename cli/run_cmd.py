@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import click
 
@@ -35,7 +36,9 @@ def _keep_checkpoints(ctx, param, value):
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set stages.0.admm.epochs=3 "
                    "(a stage may be named: stages.prune.admm.epochs=3). Repeatable.")
-@click.option("--quiet", "-q", is_flag=True, help="One log line per epoch, no progress bar.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="One log line per epoch, no progress bar (the default when stdout is not a "
+                   "terminal).")
 @click.option("--dry-run", is_flag=True,
               help="Validate, build the model and the data pipeline, then stop.")
 @friendly_errors
@@ -51,22 +54,27 @@ def run(recipe, output, resume, force, allow_changes, keep_checkpoints, override
     """
     from tfadmm.recipes import load_recipe, run_recipe
     from tfadmm.recipes.checks import dry_run as check_dry_run
+    from tfadmm.recipes.run_directory import RunDirectory
+    from tfadmm.recipes.stability import stability_warnings
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other.")
     if allow_changes and not resume:
         raise click.UsageError("--allow-changes goes with --resume.")
     parsed = load_recipe(recipe, overrides)
+    for warning in stability_warnings(parsed):
+        click.echo(f"Warning: {warning}", err=True)
     output = output or pathlib.Path("runs") / parsed.name
     if dry_run:
         click.echo(check_dry_run(parsed))
         return
+    RunDirectory(output).check_can_start(resume=resume, force=force)
     click.echo(f"run directory: {output}")
     click.echo(f"watch it with: tensorboard --logdir {output / 'logs'}")
     result = run_recipe(parsed, output, resume=resume, force=force,
                         on_event=lambda line: click.echo(f"[tfadmm] {line}"),
-                        verbose=2 if quiet else 1, allow_changes=allow_changes,
-                        keep_checkpoints=keep_checkpoints)
+                        verbose=2 if quiet or not sys.stdout.isatty() else 1,
+                        allow_changes=allow_changes, keep_checkpoints=keep_checkpoints)
     report = result.directory / "report.md"
     if report.exists():
         click.echo(report.read_text(encoding="utf-8"))
@@ -89,11 +97,14 @@ def validate(recipes, overrides, no_model):
     from tfadmm.errors import RecipeError
     from tfadmm.recipes import load_recipe
     from tfadmm.recipes.checks import check_against_model, planned_rates
+    from tfadmm.recipes.stability import stability_warnings
 
     problems = []
     for path in recipes:
         try:
             recipe = load_recipe(path, overrides)
+            for warning in stability_warnings(recipe):
+                click.echo(f"Warning: {warning}", err=True)
             plan = ""
             if not no_model:
                 rates = planned_rates(recipe, check_against_model(recipe))
@@ -111,19 +122,29 @@ def validate(recipes, overrides, no_model):
 
 @click.command()
 @click.argument("model", type=click.Path(exists=True, path_type=pathlib.Path))
-@click.option("--recipe", "recipe_path", type=RECIPE, required=True,
-              help="The recipe whose data section names the evaluation set.")
+@click.option("--recipe", "recipe_path", type=RECIPE,
+              help="The recipe whose data section names the evaluation set.  [default: a run "
+                   "directory's own recipe.yaml]")
 @click.option("--unsafe", is_flag=True,
               help="Load the model with safe_mode=False (runs code stored in the file).")
 @friendly_errors
 def evaluate(model, recipe_path, unsafe):
     """Evaluate MODEL (a .keras file or a run directory) on a recipe's test set."""
+    from tfadmm.errors import UsageError
+    from tfadmm.model_io import model_file
     from tfadmm.models import load
     from tfadmm.recipes import evaluate as evaluate_model
     from tfadmm.recipes import load_data, load_recipe
+    from tfadmm.recipes.run_directory import RECIPE as RECIPE_FILE
 
+    if recipe_path is None:
+        recipe_path = model / RECIPE_FILE
+        if not model.is_dir() or not recipe_path.is_file():
+            raise UsageError(
+                f"evaluate: expected --recipe, or a run directory with its {RECIPE_FILE}. "
+                f"Received: {model}"
+            )
     recipe = load_recipe(recipe_path)
-    path = model / "model.keras" if model.is_dir() else model
-    keras_model = load(str(path), safe_mode=not unsafe)
+    keras_model = load(model_file(model), safe_mode=not unsafe)
     splits = load_data(recipe)
     click.echo(f"test accuracy: {evaluate_model(keras_model, splits.test):.4f}")

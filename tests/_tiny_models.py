@@ -45,3 +45,17 @@ def ternary_conv_model():
 
 def batch(shape, rows=5, seed=1):
     return np.random.default_rng(seed).normal(size=(rows, *shape)).astype("float32")
+
+
+def dropout_mlp():
+    """A small Fashion-MNIST classifier with Dropout (its masks need seeding on resume)."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu", name="fc1"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(10, name="fc2"),
+        ],
+        name="dropout_mlp",
+    )

@@ -96,6 +96,16 @@ def test_render_table_lists_rows_and_totals():
     assert "pruning rate (compressed kernels): 9.6x (288 weights -> 30 non-zeros)" in lines
 
 
+def test_table_groups_thousands_in_every_count_column():
+    model = pruned(hidden=1200, targets={"fc*": tfadmm.Sparsity(0.5)})[0]  # fc1: 7,200 weights
+    report = tfadmm.build_report(model)
+    distinct = report.rows[0].distinct_values  # about 3,600 survivors and 0
+    assert distinct > 1000
+    cells = reporting.render_table(report).splitlines()[3].split()
+    assert cells[3:5] == ["7,200", "3,600"]
+    assert cells[6] == f"{distinct // 1000},{distinct % 1000:03d}"
+
+
 def test_json_round_trip():
     report = tfadmm.build_report(
         ternary_conv_model(),

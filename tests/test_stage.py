@@ -21,7 +21,7 @@ class _Recorder(StageMonitor):
     def __init__(self):
         self.events, self.candidates = [], []
 
-    def epoch_begin(self, phase, epoch, epochs):
+    def epoch_begin(self, model, phase, epoch, epochs):
         self.events.append((phase, epoch))
 
     def best_changed(self, candidate):

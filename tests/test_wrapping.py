@@ -110,8 +110,17 @@ def test_z_stays_in_the_set_and_u_tracks_w_minus_z():
     x, y = _data()
     admm = _compile(tfadmm.wrap(_sequential(), {"fc1": tfadmm.Sparsity(0.75)}))
     admm.fit(x, y, epochs=2, batch_size=32, verbose=0)
-    z = admm.kernels[0].z.numpy()
+    state, w = admm.pairs()[0]
+    z = state.z.numpy()
     assert np.mean(z == 0) == 0.75
+    u, weights = state.u.numpy(), keras.ops.convert_to_numpy(w)
+    assert np.any(u != 0)  # the fit's updates moved U
+    # One more update: Z = Proj(W + U), then U += W - Z.
+    admm.admm_update()
+    z_new, u_new = state.z.numpy(), state.u.numpy()
+    np.testing.assert_allclose(z_new, keras.ops.convert_to_numpy(
+        tfadmm.Sparsity(0.75)(weights + u)), rtol=1e-6)
+    np.testing.assert_allclose(u_new, u + weights - z_new, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(
@@ -139,6 +148,30 @@ def test_pruned_weights_stay_exactly_zero_whatever_the_optimizer(optimizer):
     for name, mask in pruned.items():
         assert (after[name][mask] == 0).all()
         assert not np.array_equal(after[name][~mask], before[name][~mask])
+
+
+@pytest.mark.parametrize(
+    ("targets", "check"),
+    [
+        ({"fc1": tfadmm.Sparsity(0.75)}, lambda w: (w == 0).sum() == int(0.75 * w.size)),
+        ({"fc1": tfadmm.Binary()}, lambda w: len(np.unique(w)) == 2),
+    ],
+    ids=["sparsity", "binary"],
+)
+def test_ema_optimizers_keep_the_masks(targets, check):
+    # Keras copies the averaged weights back at the end of `fit`, after the
+    # training step's re-masking: the unstripped model must still be compressed,
+    # with the ADMM phase's optimizer (the README's flow) or a fresh one.
+    x, y = _data()
+    for fresh in (False, True):
+        admm = _compile(tfadmm.wrap(_sequential(), targets),
+                        keras.optimizers.AdamW(1e-2, use_ema=True))
+        admm.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        tfadmm.project(admm)
+        if fresh:
+            _compile(admm, keras.optimizers.AdamW(1e-2, use_ema=True))
+        admm.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        assert check(_kernels(admm.model)["fc1"])
 
 
 def test_progressive_wrap_keeps_earlier_zeros():

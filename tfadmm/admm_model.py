@@ -252,7 +252,11 @@ class ADMMModel(keras.Model):
         if self.update_every_steps is None:
             steps = _steps_per_epoch(x, batch_size, kwargs)
             self.update_interval.assign(steps)
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+        history = super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+        if getattr(self.optimizer, "use_ema", False):
+            # Keras copied the moving averages over the weights at the end of fit.
+            self.apply_masks()
+        return history
 
     # -- serialization ---------------------------------------------------------
 

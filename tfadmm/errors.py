@@ -5,6 +5,10 @@ class TfadmmError(ValueError):
     """Base class: bad input that the user can fix (a recipe, a file, data, a flag)."""
 
 
+class UsageError(TfadmmError):
+    """A command used the wrong way (flags, an existing run directory): like a recipe error."""
+
+
 class RecipeError(TfadmmError):
     """A recipe file that does not validate; the message lists every problem."""
 

@@ -13,6 +13,7 @@ import json
 import os
 
 from tfadmm.errors import ModelError
+from tfadmm.recipes.run_directory import STATE
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
@@ -22,10 +23,18 @@ def model_file(path):
     """The `.keras` file of `path`: the file itself, or a run directory's `model.keras`."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        path = os.path.join(path, MODEL_FILE)
-        if not os.path.isfile(path):
-            raise ModelError(f"No {MODEL_FILE} in the run directory. Received: {path}")
-        return path
+        folder, path = path, os.path.join(path, MODEL_FILE)
+        if os.path.isfile(path):
+            return path
+        if os.path.isfile(os.path.join(folder, STATE)):
+            raise ModelError(
+                f"{folder}: the run has not finished (no {MODEL_FILE} yet): continue it with "
+                "`tfadmm run RECIPE --output DIR --resume`, or pass a .keras file"
+            )
+        raise ModelError(
+            f"{folder}: not a run directory (no {MODEL_FILE}, no {STATE}): expected a .keras "
+            "file or the directory of a finished `tfadmm run`"
+        )
     if not path.endswith(".keras"):
         raise ModelError(
             f"Expected a .keras file or a run directory. Received: {path}"

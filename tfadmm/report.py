@@ -356,7 +356,7 @@ def _cells(row):
         f"{row.weights:,}",
         f"{row.nonzeros:,}",
         f"{row.sparsity:.2%}",
-        str(row.distinct_values),
+        f"{row.distinct_values:,}",
         str(row.bits),
         row.index,
         f"{row.dense_bytes:,}",

@@ -114,8 +114,8 @@ class StageResume:
 class StageMonitor:
     """Hooks a caller of `run_stage` may override (the recipe runner checkpoints here)."""
 
-    def epoch_begin(self, phase, epoch, epochs):
-        """Before each epoch."""
+    def epoch_begin(self, model, phase, epoch, epochs):
+        """Before each epoch (reseed the model's random layers here, for exact resume)."""
 
     def epoch_end(self, model, phase, epoch):
         """After each epoch (checkpoint here; `epoch` is the one just finished)."""
@@ -270,7 +270,7 @@ class _StageRun:
             if every and epoch and epoch % every == 0 and not fully_mapped(model):
                 project(model, fraction=fraction)
                 self.monitor.mapped_share(epoch)
-            self.monitor.epoch_begin(phase, epoch, epochs)
+            self.monitor.epoch_begin(model, phase, epoch, epochs)
             history = model.fit(self.train(phase, epoch), validation_data=self.validation,
                                 epochs=1, verbose=self.verbose, shuffle=False,
                                 callbacks=self.callbacks)

@@ -19,6 +19,8 @@ CASES = {
     "unknown_key.yaml": (2, "unknown_key.yaml:3: shuffle: expected one of the keys version, "
                             "name, seed, model, data, baseline, defaults, stages, distribute, "
                             "precision, jit_compile. Received: 'shuffle'"),
+    "power_of_two_bits.yaml": (2, "power_of_two_bits.yaml:7: stages[0].targets.fc1."
+                                  "power_of_two: expected an integer in [2, 6]. Received: 7"),
     "bad_distribute.yaml": (2, "bad_distribute.yaml:3: distribute: expected one of none, "
                                "mirrored, multi_worker, tpu. Received: 'everywhere'"),
     "missing_model_file.yaml": (1, "Model file not found: expected an existing .keras file. "

@@ -43,11 +43,23 @@ def test_report_markdown(run_dir):
     assert "| prune | 0.9900 | 0.9850 |" in result.output
 
 
-def test_run_directory_without_model_is_one_line_error(tmp_path):
+def test_a_folder_that_is_not_a_run_says_so(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 1
     assert result.output == (
-        f"Error: No model.keras in the run directory. Received: {tmp_path / 'model.keras'}\n"
+        f"Error: {tmp_path}: not a run directory (no model.keras, no state.json): expected a "
+        ".keras file or the directory of a finished `tfadmm run`\n"
+    )
+
+
+def test_an_unfinished_run_says_so(tmp_path):
+    (tmp_path / "state.json").write_text("{}")
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {tmp_path}: the run has not finished (no model.keras yet): continue it with "
+        "`tfadmm run RECIPE --output DIR --resume`, or pass a .keras file\n"
     )
 
 

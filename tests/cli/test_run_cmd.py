@@ -1,4 +1,8 @@
+import json
+import os
 import pathlib
+import stat
+import zipfile
 
 import pytest
 from click.testing import CliRunner
@@ -42,13 +46,26 @@ def test_validate_ok_prints_the_planned_rate(tiny):
     assert result.output == f"{tiny}: ok (1 stages; pruning rate by stage: half 2.0x)\n"
 
 
+def test_validate_warns_when_lr_times_rho_passes_the_optimizers_limit(tiny):
+    tiny.write_text(TINY + "    admm: {epochs: 60, optimizer: {name: sgd, learning_rate: 0.01, "
+                           "momentum: 0.9}}\n")
+    result = _invoke("validate", tiny)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"Warning: {tiny}:8: stages[0].admm: learning rate x rho reaches 3.83 at Z/U update 49 "
+        "of 60 (rho 383), beyond SGD's stable 3.8 = 2 x (1 + momentum): expect a NaN loss; make "
+        "fewer Z/U updates (update_every_steps), lower rho_multiplier, or set rho_max <= 380\n"
+    )
+    assert result.stdout == f"{tiny}: ok (1 stages; pruning rate by stage: half 2.0x)\n"
+
+
 def test_validate_bad_recipe_exits_2_with_every_problem(tiny):
     tiny.write_text(TINY.replace("sparsity: 0.5", "sparsity: 1.5").replace("take: 128", "tak: 1"))
     result = _invoke("validate", tiny)
     assert result.exit_code == 2
     assert result.output == (
         f"Error: {tiny}:4: data.tak: expected one of the keys name, source, path, batch_size, "
-        "validation_split, take, augment. Received: 'tak'\n"
+        "validation_split, take, augment, normalize. Received: 'tak'\n"
         f"{tiny}:7: stages[0].targets.fc*.sparsity: expected a number in [0, 1). "
         "Received: 1.5\n"
     )
@@ -69,8 +86,8 @@ def test_run_refuses_an_existing_directory_and_conflicting_flags(tiny, tmp_path)
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
     result = _invoke("run", tiny, "--output", out)
-    assert result.exit_code == 1
-    assert result.output.endswith(
+    assert result.exit_code == 2
+    assert result.output == (  # bad usage: the message alone, before any banner
         f"Error: {out}: the run directory already exists and is not empty; pass --resume to "
         "continue that run or --force to start over.\n"
     )
@@ -99,8 +116,8 @@ def test_dry_run_builds_model_and_pipeline(tiny):
 
 def test_shipped_quickstart_runs_from_the_cli(tmp_path):
     out = tmp_path / "q"
-    result = _invoke(
-        "run", ROOT / "recipes" / "quickstart.yaml", "--output", out, "--quiet",
+    result = _invoke(  # no --quiet: stdout is not a terminal here
+        "run", ROOT / "recipes" / "quickstart.yaml", "--output", out,
         "--set", "data.take=256", "--set", "baseline.epochs=1",
         "--set", "stages.prune-10x.admm.epochs=1", "--set", "stages.prune-10x.retrain.epochs=1",
     )
@@ -108,7 +125,28 @@ def test_shipped_quickstart_runs_from_the_cli(tmp_path):
     assert f"watch it with: tensorboard --logdir {out / 'logs'}" in result.output
     assert "[tfadmm] stage 1/1 prune-10x: ADMM epoch 1/1" in result.output
     assert "pruning rate (compressed kernels): 10.1x" in result.output
-    assert (out / "model.keras").exists()
+    # One line per epoch, no progress-bar frames or colour codes in a redirected log.
+    assert "\r" not in result.output and "\x1b[" not in result.output
+    # The final model: weights without optimizer state (the stage's model keeps it).
+    final, stage = out / "model.keras", out / "stages" / "01-prune-10x" / "model.keras"
+    with zipfile.ZipFile(final) as archive:
+        assert not json.loads(archive.read("config.json")).get("compile_config")
+    assert final.stat().st_size < 0.6 * stage.stat().st_size
+    # Every file of the run directory has one mode, the umask's.
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~umask}
+    # `evaluate` finds the run's own recipe.
+    evaluated = _invoke("evaluate", out)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert evaluated.output.startswith("test accuracy: 0.")
+    refused = _invoke("evaluate", final)
+    assert refused.exit_code == 2
+    assert refused.output == (
+        f"Error: evaluate: expected --recipe, or a run directory with its recipe.yaml. "
+        f"Received: {final}\n"
+    )
 
 
 @pytest.mark.parametrize("value, problem", [

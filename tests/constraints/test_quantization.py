@@ -21,6 +21,7 @@ from tfadmm.constraints import (  # noqa: E402
     project_quantize,
     project_ternary,
 )
+from tfadmm.constraints.quantization import GRID_POINTS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -181,15 +182,61 @@ def test_binary_is_optimal_against_brute_force():
         assert _distance(Binary(), x) <= _brute_force(x, (-1, 1)) + 1e-5
 
 
+def _heavy_tailed(rng, size):
+    """Student-t (2 degrees of freedom) vectors: a few large values among small ones."""
+    return rng.standard_t(2, size=size)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_ternary_is_the_exact_projection_against_brute_force(per_channel):
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        x = _heavy_tailed(rng, (6, 2)).astype("float32").astype("float64")
+        best = sum(_brute_force(g.ravel(), (-1, 0, 1)) for g in _groups(x, per_channel))
+        assert _distance(Ternary(per_channel=per_channel), x) <= best + 1e-6 * np.sum(x * x)
+
+
+def test_ternary_exact_projection_respects_the_support():
+    rng = np.random.default_rng(12)
+    for _ in range(30):
+        x = _heavy_tailed(rng, 7)
+        support = (rng.random(7) < 0.7).astype("float64")
+        values = _np(Ternary().project(x, support).values).astype("float64")
+        kept = x[support == 1]
+        best = _brute_force(kept, (-1, 0, 1)) if kept.size else 0.0
+        assert np.sum((kept - values[support == 1]) ** 2) <= best + 1e-6 * np.sum(x * x)
+        assert np.all(values[support == 0] == 0)
+
+
+def _grid_distance(x, m, points):
+    """Post-training quantization: the best rounding over the grid of scales."""
+    top = np.max(np.abs(x)) / m
+    return min(
+        np.sum((x - a * np.clip(np.round(x / a), -m, m)) ** 2)
+        for a in (top * i / points for i in range(1, points + 1))
+    )
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_quantize_is_never_worse_than_the_mse_optimal_grid_scale(bits, per_channel):
+    rng = np.random.default_rng(13)
+    m = 2 ** (bits - 1) - 1
+    for _ in range(20):
+        x = _heavy_tailed(rng, (30, 3)).astype("float32").astype("float64")
+        floor = sum(_grid_distance(g, m, GRID_POINTS) for g in _groups(x, per_channel))
+        fitted = _distance(Quantize(bits, per_channel=per_channel), x)
+        assert fitted <= floor * (1 + 1e-5)
+
+
 @pytest.mark.parametrize(
     ("make", "codes"),
     [
-        (lambda i: Ternary(iterations=i), (-1, 0, 1)),
         (lambda i: Quantize(2, iterations=i), (-1, 0, 1)),
         (lambda i: Quantize(3, iterations=i), tuple(range(-3, 4))),
         (lambda i: PowerOfTwo(3, iterations=i), POT3),
     ],
-    ids=["ternary", "2-bit", "3-bit", "power-of-two-3"],
+    ids=["2-bit", "3-bit", "power-of-two-3"],
 )
 def test_alternation_beats_initial_rounding_and_nears_brute_force(make, codes):
     # The alternating fit is a heuristic: never worse than rounding with the

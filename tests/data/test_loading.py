@@ -76,6 +76,19 @@ def test_npz_cifar_pipeline(npz_file):
     assert list(y_val) == list(np.arange(45, 50) % 10)
 
 
+def test_normalize_false_only_scales_pixels_to_0_1(npz_file):
+    raw = np.load(npz_file)
+    plain = tfadmm.data.load("cifar10", path=npz_file, batch_size=16, normalize=False)
+    x_test, _ = _batches(plain.test)
+    np.testing.assert_allclose(x_test, raw["x_test"] / 255.0, rtol=1e-6)
+    x_train, _ = _batches(plain.train)  # augmented (crop, flip) but not standardised
+    assert x_train.min() >= 0.0 and x_train.max() <= 1.0
+    standard, _ = _batches(tfadmm.data.load("cifar10", path=npz_file, batch_size=16).test)
+    mean, std = specs.SPECS["cifar10"].mean, specs.SPECS["cifar10"].std
+    np.testing.assert_allclose(standard, (raw["x_test"] / 255.0 - mean) / std, rtol=1e-5,
+                               atol=1e-5)
+
+
 def test_validation_does_not_depend_on_seed_or_shuffling(npz_file):
     a = tfadmm.data.load("cifar10", path=npz_file, seed=1)
     b = tfadmm.data.load("cifar10", path=npz_file, seed=2)
@@ -151,6 +164,8 @@ def test_offline_error_for_fashion_mnist_says_apt_get(tmp_path, monkeypatch):
         (dict(validation_split=1.0), "Invalid `validation_split`: expected a number in "
          "[0, 1). Received: validation_split=1.0"),
         (dict(take=-1), "Invalid `take`: expected a positive integer or None. Received: take=-1"),
+        (dict(normalize="no"), "Invalid `normalize`: expected a boolean. Received: "
+         "normalize='no'"),
         (dict(source="npz"), "source='npz' needs `path`: the npz location of 'mnist'. "
          "Received: path=None"),
     ],

@@ -33,6 +33,25 @@ def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     assert result.model_path.exists() and state["status"] == "running"
 
 
+# A small MLP on 128 images: the NaN guard in the default suite.
+SMALL = _cli.TINY.replace("{zoo: lenet5}", "{function: 'tests._tiny_models:dropout_mlp'}") \
+    .replace("{conv*: 0.5, fc*: 0.9}", "{fc*: 0.9}").replace("take: 256", "take: 128")
+
+
+def test_nan_loss_stops_the_stage_with_a_clear_error(tmp_path):
+    bad = parse_recipe(SMALL, "tiny.yaml", ["stages.prune.admm.rho=1e12"])
+    with pytest.raises(TfadmmError) as info:
+        run_recipe(bad, tmp_path / "run", verbose=0)
+    assert str(info.value) == (
+        "stage 1/1 prune: ADMM epoch 2, batch 1: the admm_penalty became NaN or Inf, so the "
+        "stage stopped; rho is likely too large: lower stages.prune.admm.rho (initial 1e+12, "
+        "now 1.3e+12). The last good checkpoint is kept: continue with --resume "
+        "--allow-changes --set KEY=VALUE."
+    )
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["status"] == "running" and state["completed_stages"] == 0
+
+
 @pytest.mark.slow
 def test_nan_stops_the_stage_and_resumes_with_changed_settings(tmp_path):
     out = tmp_path / "run"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -68,6 +69,36 @@ def test_killed_during_a_checkpoint_write_resumes_to_the_same_result(reference, 
     result = run_recipe(parse_recipe(_cli.TINY, "tiny.yaml"), out, resume=True, verbose=0)
     assert not any((out / "checkpoints").glob(".*"))  # stale temporary files removed
     _same(reference, result.model_path)
+
+
+DROPOUT = _cli.TINY.replace("{zoo: lenet5}", "{function: 'tests._tiny_models:dropout_mlp'}") \
+    .replace("{conv*: 0.5, fc*: 0.9}", "{fc*: 0.9}")
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAtEpochEnd(keras.callbacks.Callback):
+    """Stops the run at the end of its `at`-th epoch, before that epoch's checkpoint."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.seen = at, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen += 1
+        if self.seen == self.at:
+            raise _Crash()
+
+
+def test_resume_is_exact_for_a_model_with_dropout(tmp_path):
+    recipe = parse_recipe(DROPOUT, "dropout.yaml")
+    uninterrupted = run_recipe(recipe, tmp_path / "reference", verbose=0)
+    with pytest.raises(_Crash):
+        run_recipe(recipe, tmp_path / "run", verbose=0, callbacks=[_CrashAtEpochEnd(2)])
+    resumed = run_recipe(recipe, tmp_path / "run", resume=True, verbose=0)
+    _same(_cli.weights(uninterrupted.model_path), resumed.model_path)
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def test_every_error_in_one_pass_with_file_line_path_and_value():
     ).replace("name: two", "name: one").replace("batch_size: 64", "batch_size: 64, shuffle: 3")
     assert _errors(text) == [
         "x.yaml:4: data.shuffle: expected one of the keys name, source, path, batch_size, "
-        "validation_split, take, augment. Received: 'shuffle'",
+        "validation_split, take, augment, normalize. Received: 'shuffle'",
         "x.yaml:6: defaults.admm.rho: expected a number > 0. Received: -1",
         "x.yaml:12: stages[0].targets.conv*.sparsity: expected a number in [0, 1). "
         "Received: 1.5",
@@ -189,3 +189,40 @@ def test_bad_distill_settings_name_the_line_and_value():
     assert _errors(MINIMAL.replace("stages:", "defaults: {distill: 3}\nstages:")) == [
         "x.yaml:4: defaults.distill: expected a mapping (temperature, alpha, teacher), true or "
         "false. Received: 3"]
+
+
+def test_bits_bounds_come_from_the_constructors():
+    from tfadmm import PowerOfTwo, Quantize
+
+    text = GOOD.replace("fc1: 0.9", "fc1: {power_of_two: 7}")
+    assert PowerOfTwo.BITS == (2, 6) and Quantize.BITS == (2, 8)
+    assert _errors(text) == [
+        "x.yaml:13: stages[0].targets.fc1.power_of_two: expected an integer in [2, 6]. "
+        "Received: 7"
+    ]
+    recipe = parse_recipe(GOOD.replace("fc1: 0.9", "fc1: {power_of_two: 6}"), "x.yaml")
+    assert recipe.stages[0].target_dict["fc1"] == PowerOfTwo(6)
+
+
+def test_a_constructor_error_becomes_a_recipe_error_at_its_line(monkeypatch):
+    from tfadmm import constraints
+
+    def refuse(self, sparsity):
+        raise ValueError(f"Invalid `sparsity`: refused. Received: sparsity={sparsity}")
+
+    monkeypatch.setattr(constraints.Sparsity, "__init__", refuse)
+    assert _errors(GOOD)[:2] == [
+        "x.yaml:12: stages[0].targets.conv*.sparsity: Invalid `sparsity`: refused. "
+        "Received: sparsity=0.5",
+        "x.yaml:13: stages[0].targets.fc1.sparsity: Invalid `sparsity`: refused. "
+        "Received: sparsity=0.9",
+    ]
+
+
+def test_data_normalize_maps_onto_data_load():
+    assert parse_recipe(GOOD, "x.yaml").data.normalize is True
+    text = GOOD.replace("take: 512}", "take: 512, normalize: false}")
+    assert parse_recipe(text, "x.yaml").data.normalize is False
+    assert _errors(GOOD.replace("take: 512}", "take: 512, normalize: 0}")) == [
+        "x.yaml:4: data.normalize: expected true or false. Received: 0"
+    ]

@@ -6,6 +6,7 @@ import pytest
 
 from tfadmm.recipes import load_recipe
 from tfadmm.recipes.checks import check_against_model, planned_rates
+from tfadmm.recipes.stability import stability_warnings
 
 RECIPES = sorted((pathlib.Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
 FAST = [p for p in RECIPES if p.stem.startswith(("lenet5", "quickstart"))]
@@ -24,6 +25,11 @@ def test_recipe_parses(path):
     recipe = load_recipe(path)
     assert recipe.name == path.stem
     assert recipe.stages
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipe_admm_phases_stay_within_the_optimizers_stable_step(path):
+    assert stability_warnings(load_recipe(path)) == []
 
 
 @pytest.mark.parametrize("path", FAST, ids=lambda p: p.stem)

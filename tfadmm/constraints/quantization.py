@@ -6,17 +6,18 @@ output channel: the last kernel axis),
     argmin_{a >= 0, Q}  ||x - a * Q||^2  over the supported entries,
 
 with `Q` from its code set, and returns zero outside the support (zero stays
-reserved for pruned weights). Binary has a closed form; the other sets
-alternate `Q <- nearest codes of x / a` and `a <- <x, Q> / <Q, Q>`, which never
-increases the distance, and keep the best iterate. That is a heuristic (the
-problem is not convex): close to, not always at, the optimum.
+reserved for pruned weights). Binary and Ternary are solved exactly (a closed
+form; one sort). The other sets alternate `Q <- nearest codes of x / a` and
+`a <- <x, Q> / <Q, Q>`, which never increases the distance, and keep the best
+iterate. That is a heuristic (the problem is not convex): close to, not always
+at, the optimum.
 
-| class        | codes                                    | starting scales         |
-|--------------|------------------------------------------|-------------------------|
-| `Binary`     | {-1, +1}                                 | (closed form) mean abs  |
-| `Ternary`    | {-1, 0, +1}                              | mean abs; max abs       |
-| `Quantize`   | {-m .. m}, m = 2^(bits-1) - 1            | mean abs / (m/2); max/m |
-| `PowerOfTwo` | {0} and {+-2^-k : k = 0 .. 2^(bits-1)-2} | max abs                 |
+| class        | codes                                    | scale                                  |
+|--------------|------------------------------------------|----------------------------------------|
+| `Binary`     | {-1, +1}                                 | exact: mean abs                        |
+| `Ternary`    | {-1, 0, +1}                              | exact: mean of the best k largest abs  |
+| `Quantize`   | {-m .. m}, m = 2^(bits-1) - 1            | from mean abs / (m/2), max/m, MSE grid |
+| `PowerOfTwo` | {0} and {+-2^-k : k = 0 .. 2^(bits-1)-2} | from max abs                           |
 
 Each quantizer also exposes the two halves of its projection, `fit_scale` and
 `quantize(x, scale)`, so progressive mapping (`tfadmm.project(model,
@@ -25,12 +26,17 @@ fraction=...)`) can snap weights to the levels of a scale fixed earlier.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
 from tfadmm.constraints.base import Constraint, Projection, full_support
 
 _EPS = 1e-12
+#: Candidate scales `max |x| / m * i / GRID_POINTS`, `i = 1 .. GRID_POINTS`, of
+#: `Quantize`'s MSE-optimal starting scale.
+GRID_POINTS = 32
 #: Relative tolerance of the `on_level` diagnostic.
 ON_LEVEL_TOLERANCE = 1e-6
 
@@ -139,21 +145,80 @@ def binary_scale(x, per_channel=False, support=None):
     return _mean_abs(x, full_support(x, support), per_channel)
 
 
+def grid_scale(x, codes_fn, top, points=GRID_POINTS, per_channel=False, support=None):
+    """The MSE-optimal scale among `top * i / points`, `i = 1 .. points`, per group.
+
+    Post-training quantization's scale search: rounding `x / a` to the codes,
+    the candidate with the smallest `||x - a * Q||^2` wins (the smaller one on
+    ties).
+
+    Args:
+        x: a float tensor.
+        codes_fn: maps `x / a` to the nearest codes.
+        top: the largest candidate, one per group (keepdims shape).
+        points: how many candidates.
+        per_channel: one scale per output channel (last axis) instead of one.
+        support: optional 0/1 tensor; only supported entries count.
+
+    Returns:
+        The scale, `x`'s rank with size 1 along the grouped axes.
+    """
+    support = full_support(x, support)
+    best_scale, best = None, None
+    for i in range(1, points + 1):
+        scale = top * (i / points)
+        codes = codes_fn(x / _safe(scale)) * support
+        distance = _squared_distance(x, codes, scale, support, per_channel)
+        if best is None:
+            best_scale, best = scale, distance
+        else:
+            better = distance < best
+            best_scale = ops.where(better, scale, best_scale)
+            best = ops.where(better, distance, best)
+    return best_scale
+
+
 def uniform_scale(x, m, initial_divisor=1.0, per_channel=False, iterations=5, support=None):
     """The fitted scale of the levels `a * {-m, ..., m}`.
 
-    Alternation starts from `mean |x| / initial_divisor` (the papers' start)
-    and from `max |x| / m` (the largest weight on the top level, which keeps
-    any point that uses the top level where it is).
+    Alternation starts from `mean |x| / initial_divisor` (the papers' start),
+    from `max |x| / m` (the largest weight on the top level, which keeps any
+    point that uses the top level where it is) and from the MSE-optimal scale
+    of a grid search (`grid_scale`), and keeps the best iterate of all.
     """
     support = full_support(x, support)
+    codes_fn = functools.partial(uniform_codes, m=m)
+    top = _max_abs(x, support, per_channel) / m
     starts = (
         _mean_abs(x, support, per_channel) / initial_divisor,
-        _max_abs(x, support, per_channel) / m,
+        top,
+        grid_scale(x, codes_fn, top, GRID_POINTS, per_channel, support),
     )
-    return fit_alternating(
-        x, lambda r: uniform_codes(r, m), starts, iterations, per_channel, support
-    )
+    return fit_alternating(x, codes_fn, starts, iterations, per_channel, support)
+
+
+def ternary_scale(x, per_channel=False, support=None):
+    """The optimal ternary scale, exactly: one sort per group.
+
+    With the k largest `|x|` on `+-a` and the rest on 0, the best `a` is their
+    mean and the distance is `||x||^2 - (sum of the k largest)^2 / k`: the
+    scale is the mean of the k largest `|x|` for the k that maximises
+    `(their sum)^2 / k` (the smallest such k on ties).
+    """
+    support = full_support(x, support)
+    magnitudes = ops.abs(x) * support
+    channels = x.shape[-1] if per_channel else 1
+    columns = ops.reshape(magnitudes, (-1, channels))
+    ordered = ops.flip(ops.sort(columns, axis=0), axis=0)  # largest first, per column
+    sums = ops.cumsum(ordered, axis=0)
+    counts = ops.cast(ops.arange(1, ops.shape(ordered)[0] + 1), x.dtype)[:, None]
+    best = ops.argmax(ops.square(sums) / counts, axis=0)
+    chosen = ops.take_along_axis(sums, best[None, :], axis=0)[0]
+    scale = chosen / ops.cast(best + 1, x.dtype)
+    kept = [1] * len(x.shape)
+    if per_channel:
+        kept[-1] = channels
+    return ops.reshape(scale, kept)
 
 
 def power_of_two_scale(x, bits, per_channel=False, iterations=5, support=None):
@@ -184,11 +249,12 @@ def project_binary(x, per_channel=False, support=None):
     return _snap(x, binary_codes, binary_scale(x, per_channel, support), support)
 
 
-def project_ternary(x, per_channel=False, iterations=5, support=None):
-    """Projects `x` onto `a * {-1, 0, +1}`, approximately.
+def project_ternary(x, per_channel=False, support=None):
+    """Projects `x` onto `a * {-1, 0, +1}`: the exact Euclidean projection.
 
-    Alternates `Q <- clip(round(x / a), -1, 1)`, `a <- <x, Q> / <Q, Q>` from
-    `a = mean |x|` and from `a = max |x|`, keeping the best iterate; a
+    Solves `argmin_{a >= 0, Q} ||x - a Q||^2`, `Q in {-1, 0, +1}` on the
+    support: `a` from `ternary_scale` (the mean of the best k largest `|x|`),
+    `Q = clip(round(x / a), -1, 1)`, which puts exactly those k on `+-a`; a
     supported weight may land on 0 (a level).
 
     Example:
@@ -196,7 +262,7 @@ def project_ternary(x, per_channel=False, iterations=5, support=None):
         # [0., -1.033, 1.033, 1.033]
     """
     support = full_support(x, support)
-    scale = uniform_scale(x, 1, 1.0, per_channel, iterations, support)
+    scale = ternary_scale(x, per_channel, support)
     return _snap(x, lambda r: uniform_codes(r, 1), scale, support)
 
 
@@ -328,13 +394,14 @@ class Binary(Quantizer):
 class Ternary(Quantizer):
     """Ternary weights `a * {-1, 0, +1}`.
 
-    A supported weight may be mapped to 0: that is a level here, so a ternary
-    kernel can end with more zeros than its pruning left.
+    The projection is exact (`project_ternary`: one sort). A supported weight
+    may be mapped to 0: that is a level here, so a ternary kernel can end with
+    more zeros than its pruning left.
 
     Args:
         per_channel: one scale per output channel instead of one per kernel.
-        iterations: scale updates of the alternating fit from each start
-            (0: the better of rounding with `mean |W|` and with `max |W|`).
+        iterations: unused since the projection became exact; accepted so that
+            models saved by earlier versions load.
     """
 
     def __init__(self, per_channel=False, iterations=5):
@@ -346,7 +413,7 @@ class Ternary(Quantizer):
         return uniform_codes(r, 1)
 
     def fit_scale(self, x, support=None):
-        return uniform_scale(x, 1, 1.0, self.per_channel, self.iterations, support)
+        return ternary_scale(x, self.per_channel, support)
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations}
@@ -363,15 +430,18 @@ class Quantize(Quantizer):
         bits: bits per weight, an integer in [2, 8].
         per_channel: one scale per output channel instead of one per kernel.
         iterations: scale updates of the alternating fit from each start
-            (0: the better of rounding with `mean |W| / (m / 2)` and with
-            `max |W| / m`).
+            (0: the best of rounding with `mean |W| / (m / 2)`, with
+            `max |W| / m` and with the MSE-optimal scale of a grid search).
 
     Example:
         >>> tfadmm.wrap(model, {"fc*": tfadmm.Sparsity(0.9) & tfadmm.Quantize(4)})
     """
 
+    #: The smallest and largest `bits`.
+    BITS = (2, 8)
+
     def __init__(self, bits, per_channel=False, iterations=5):
-        _check_int("bits", bits, 2, 8)
+        _check_int("bits", bits, *self.BITS)
         super().__init__(per_channel)
         _check_int("iterations", iterations, 0)
         self.bits = bits
@@ -408,8 +478,11 @@ class PowerOfTwo(Quantizer):
         iterations: scale updates of the alternating fit.
     """
 
+    #: The smallest and largest `bits` (6 bits reach 2^-30).
+    BITS = (2, 6)
+
     def __init__(self, bits, per_channel=False, iterations=5):
-        _check_int("bits", bits, 2, 6)
+        _check_int("bits", bits, *self.BITS)
         super().__init__(per_channel)
         _check_int("iterations", iterations, 0)
         self.bits = bits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 from tfadmm.data import tfds_source
@@ -80,6 +81,7 @@ def load(
     seed=0,
     augment=True,
     cache=True,
+    normalize=True,
 ):
     """Loads a dataset as batched train / validation / test pipelines.
 
@@ -109,6 +111,8 @@ def load(
             shrink in proportion): for tests and smoke runs.
         seed: seeds shuffling and augmentation.
         augment: apply the training augmentation (CIFAR, ImageNet).
+        normalize: standardise with the dataset's mean / std (the papers');
+            False only scales pixels to [0, 1], for a model trained that way.
         cache: cache decoded images in memory when they fit (2 GiB).
 
     Returns:
@@ -131,7 +135,13 @@ def load(
     if not isinstance(name, str) or not name:
         raise DataError(f"Invalid `name`: expected a dataset name. Received: name={name!r}")
     check_arguments(batch_size, validation_split, take, seed)
+    if not isinstance(normalize, bool):
+        raise DataError(
+            f"Invalid `normalize`: expected a boolean. Received: normalize={normalize!r}"
+        )
     spec = get_spec(name)
+    if not normalize:
+        spec = dataclasses.replace(spec, mean=(0.0,), std=(1.0,))
     raw = _read(name, spec, source, path, validation_split)
     return build_splits(
         raw,

@@ -16,7 +16,8 @@ VERSION = 1
 TOP_KEYS = ("version", "name", "seed", "model", "data", "baseline", "defaults", "stages",
             "distribute", "precision", "jit_compile")
 MODEL_KEYS = ("zoo", "file", "function", "args", "safe_mode")
-DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment")
+DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment",
+             "normalize")
 DATA_SOURCES = ("auto", "tfds", "idx", "npz", "folder")
 OPTIMIZER_KEYS = (
     "name", "learning_rate", "momentum", "weight_decay", "schedule", "decay_epochs", "decay_rate",
@@ -100,6 +101,14 @@ class _Reader:
             return None
         return int(value) if integer else float(value)
 
+    def build(self, path, make, *args, **kwargs):
+        """`make(*args, **kwargs)`; a `ValueError` it raises becomes an error at `path`."""
+        try:
+            return make(*args, **kwargs)
+        except ValueError as error:
+            self.errors.append(f"{self.where(path)}: {format_path(path)}: {error}")
+            return None
+
     def boolean(self, value, path):
         if not isinstance(value, bool):
             self.fail(path, "true or false", value)
@@ -172,7 +181,8 @@ def _constraint(reader, value, path):
         per_channel = bool(reader.boolean(spec["per_channel"], path + ("per_channel",)))
     if "sparsity" in spec:
         s = reader.number(spec["sparsity"], path + ("sparsity",), low=0, high=1, high_open=True)
-        pruning = None if s is None else constraints.Sparsity(s)
+        pruning = None if s is None else reader.build(path + ("sparsity",),
+                                                      constraints.Sparsity, s)
     if "n_m" in spec:
         nm = spec["n_m"]
         ok = (isinstance(nm, list) and len(nm) == 2
@@ -183,7 +193,7 @@ def _constraint(reader, value, path):
         elif pruning is not None:
             reader.fail(path + ("n_m",), "either sparsity or n_m, not both", nm)
         else:
-            pruning = constraints.NMSparsity(nm[0], nm[1])
+            pruning = reader.build(path + ("n_m",), constraints.NMSparsity, nm[0], nm[1])
     chosen = [k for k in ("binary", "ternary", "bits", "power_of_two") if k in spec]
     if len(chosen) > 1:
         reader.fail(path, "at most one of binary, ternary, bits, power_of_two", sorted(chosen))
@@ -195,12 +205,13 @@ def _constraint(reader, value, path):
                 reader.fail(item_path, "true", item)
             else:
                 cls = constraints.Binary if key == "binary" else constraints.Ternary
-                quantizer = cls(per_channel=per_channel)
+                quantizer = reader.build(item_path, cls, per_channel=per_channel)
         else:
-            bits = reader.number(item, item_path, low=2, high=8, integer=True)
+            cls = constraints.Quantize if key == "bits" else constraints.PowerOfTwo
+            low, high = cls.BITS
+            bits = reader.number(item, item_path, low=low, high=high, integer=True)
             if bits is not None:
-                cls = constraints.Quantize if key == "bits" else constraints.PowerOfTwo
-                quantizer = cls(bits, per_channel=per_channel)
+                quantizer = reader.build(item_path, cls, bits, per_channel=per_channel)
     if "per_channel" in spec and quantizer is None and not chosen:
         reader.fail(path + ("per_channel",), "per_channel only with a quantizer", True)
     if pruning is None and quantizer is None:
@@ -490,6 +501,7 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
         take=reader.number(data_raw.get("take"), ("data", "take"), low=1, integer=True,
                            none_ok=True),
         augment=bool(reader.boolean(data_raw.get("augment", True), ("data", "augment"))),
+        normalize=bool(reader.boolean(data_raw.get("normalize", True), ("data", "normalize"))),
     )
     if data.path is not None and not isinstance(data.path, str):
         reader.fail(("data", "path"), "a path (string)", data.path)

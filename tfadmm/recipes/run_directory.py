@@ -32,11 +32,12 @@ import pathlib
 import shutil
 import tempfile
 
-from tfadmm.errors import TfadmmError
+from tfadmm.errors import TfadmmError, UsageError
 
 STATE = "state.json"
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2  # how many of the latest checkpoints a run keeps (`--keep-checkpoints`)
+RECIPE = "recipe.yaml"
 _WRITES = contextvars.ContextVar("tfadmm_run_directory_writes", default=True)
 
 
@@ -74,6 +75,7 @@ def atomic_write(path, writer, *, suffix=""):
             tmp.unlink()
             tmp = tmp.with_suffix("")  # drop ".tmp": `x.keras.tmp` -> `x.keras`
         writer(tmp)
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600: give it an ordinary file's mode
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -89,6 +91,13 @@ def atomic_write(path, writer, *, suffix=""):
         raise
 
 
+def _file_mode():
+    """The mode `open()` gives a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text(path, text):
     atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"))
 
@@ -97,9 +106,24 @@ def write_json(path, data):
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def save_model(model, path):
-    """Saves a Keras model as `.keras` atomically."""
-    atomic_write(path, model.save, suffix=".keras")
+def save_model(model, path, include_optimizer=True):
+    """Saves a Keras model as `.keras` atomically.
+
+    Args:
+        model: a Keras model.
+        path: the destination.
+        include_optimizer: False saves the architecture and weights only, as
+            for a finished model: no optimizer state, no compile settings.
+    """
+    if include_optimizer:
+        atomic_write(path, model.save, suffix=".keras")
+        return
+    optimizer, compiled = getattr(model, "optimizer", None), getattr(model, "compiled", False)
+    model.optimizer, model.compiled = None, False
+    try:
+        atomic_write(path, model.save, suffix=".keras")
+    finally:
+        model.optimizer, model.compiled = optimizer, compiled
 
 
 def save_weights(weights, path):
@@ -206,8 +230,8 @@ class RunDirectory:
                     with contextlib.suppress(OSError):
                         stale.unlink()
             if state.get("recipe_sha256") != digest and changes is not None:
-                changes(self.path("recipe.yaml").read_text(encoding="utf-8"))
-                write_text(self.path("recipe.yaml"), recipe_text)
+                changes(self.path(RECIPE).read_text(encoding="utf-8"))
+                write_text(self.path(RECIPE), recipe_text)
                 state["recipe_sha256"] = digest
                 self.write_state(state)
                 return {**state, "amended": True}
@@ -223,17 +247,25 @@ class RunDirectory:
                  "checkpoint": None, "checkpoints": [], "completed_stages": 0}
         if not writes_enabled():  # a non-chief worker: the chief prepares the directory
             return state
-        if self.root.exists() and any(self.root.iterdir()):
-            if not force:
-                raise TfadmmError(
-                    f"{self.root}: the run directory already exists and is not empty; pass "
-                    "--resume to continue that run or --force to start over."
-                )
+        self.check_can_start(resume=resume, force=force)
+        if force and self.root.exists() and any(self.root.iterdir()):
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        write_text(self.path("recipe.yaml"), recipe_text)
+        write_text(self.path(RECIPE), recipe_text)
         self.write_state(state)
         return state
+
+    def check_can_start(self, *, resume, force):
+        """A new run (neither `resume` nor `force`) needs an absent or empty directory.
+
+        Raises:
+            UsageError: the directory exists and is not empty.
+        """
+        if not resume and not force and self.root.exists() and any(self.root.iterdir()):
+            raise UsageError(
+                f"{self.root}: the run directory already exists and is not empty; pass "
+                "--resume to continue that run or --force to start over."
+            )
 
     def read_state(self):
         """The run state; a damaged `state.json` is one `TfadmmError` line naming it."""

@@ -25,6 +25,7 @@ from tfadmm.recipes.run_directory import (
     write_json,
     writes_enabled,
 )
+from tfadmm.seeding import reseed
 from tfadmm.stage import (
     MAPPED,
     START,
@@ -64,8 +65,9 @@ class _RunMonitor(StageMonitor):
     def _phase_label(self, phase):
         return f"{self.label}: {'ADMM' if phase == 'admm' else 'retrain'}"
 
-    def epoch_begin(self, phase, epoch, epochs):
+    def epoch_begin(self, model, phase, epoch, epochs):
         self.stop.problem = None
+        reseed(model, _epoch_seed(self.run.recipe.seed, (self.index, phase), epoch))
         self.run.emit(f"{self._phase_label(phase)} epoch {epoch + 1}/{epochs}")
         self.run.board.step = self.run._global_epoch((self.index, phase), epoch)
 
@@ -116,7 +118,7 @@ def load_data(recipe):
     return data.load(
         spec.name, source=spec.source, path=spec.path, batch_size=spec.batch_size,
         validation_split=spec.validation_split, take=spec.take, seed=recipe.seed,
-        augment=spec.augment,
+        augment=spec.augment, normalize=spec.normalize,
     )
 
 
@@ -227,7 +229,7 @@ class _Run:
 
         plain = strip(current) if isinstance(current, ADMMModel) else current
         final = self.dir.path("model.keras")
-        save_model(plain, final)
+        save_model(plain, final, include_optimizer=False)
         self.history["final_accuracy"] = self.history["stages"][-1]["test_accuracy"]
         write_json(self.dir.path("history.json"), self.history)
         self._write_report(plain)
@@ -350,12 +352,11 @@ class _Run:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _train(self, model, position, start, epochs, label, before_epoch=None):
+    def _train(self, model, position, start, epochs, label):
         for epoch in range(start, epochs):
-            if before_epoch is not None and before_epoch(epoch):
-                self.emit(f"{label}: mapped the next share of quantized weights")
             self.emit(f"{label} epoch {epoch + 1}/{epochs}")
             self.board.step = self._global_epoch(position, epoch)
+            reseed(model, _epoch_seed(self.recipe.seed, position, epoch))  # Dropout, noise...
             stop = StopOnNonFinite()
             model.fit(
                 self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),

@@ -43,6 +43,7 @@ class DataSpec:
     validation_split: float = 0.1
     take: int | None = None
     augment: bool = True
+    normalize: bool = True
 
 
 @dataclass(frozen=True)
