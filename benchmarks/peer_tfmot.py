@@ -10,7 +10,10 @@ validation.
 `prune_low_magnitude` with one `PolynomialDecay` per layer (0 -> the layer's
 sparsity, cubic, over the first `--prune-fraction` of the budget, masks every 100
 steps), Adam with the learning rate cosine-decayed over the whole budget; after
-the schedule ends, the epoch with the best validation accuracy is kept.
+the schedule ends, the epoch with the best validation accuracy is kept. With
+`--distill`, the loss is tfadmm's distillation loss with the dense baseline as
+the teacher: `(1 - alpha) * CE + alpha * T^2 * KL(softmax(t / T) || softmax(s / T))`,
+with tfadmm's default T = 4, alpha = 0.5.
 
     TF_USE_LEGACY_KERAS=1 python peer_tfmot.py --sparsities '{"conv1": 0.9, ...}' \
         --budget 30 --seed 0 --baseline cache/baseline.npz
@@ -119,6 +122,33 @@ def pruned_model(dense, sparsities, end_step):
     return keras.models.clone_model(dense, clone_function=clone_fn)
 
 
+class Distiller(keras.Model):
+    """Trains `student` on the labels and on a frozen `teacher`'s softened outputs."""
+
+    def __init__(self, student, teacher, temperature=4.0, alpha=0.5):
+        super().__init__()
+        self.student, self.teacher = student, teacher
+        self.teacher.trainable = False
+        self.temperature, self.alpha = temperature, alpha
+        self.divergence = keras.losses.KLDivergence()
+
+    def call(self, x, training=False):
+        return self.student(x, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        soft_targets = tf.nn.softmax(self.teacher(x, training=False) / self.temperature)
+        with tf.GradientTape() as tape:
+            logits = self.student(x, training=True)
+            hard = self.compiled_loss(y, logits, regularization_losses=self.student.losses)
+            soft = self.divergence(soft_targets, tf.nn.softmax(logits / self.temperature))
+            loss = (1 - self.alpha) * hard + self.alpha * self.temperature**2 * soft
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        self.compiled_metrics.update_state(y, logits)
+        return {m.name: m.result() for m in self.metrics}
+
+
 def compile_model(model, learning_rate):
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -157,7 +187,8 @@ def prune(args, sparsities, train, validation, test):
     steps = int(np.ceil(len(train[0]) / BATCH_SIZE))
     total = args.budget * steps
     end_epoch = max(1, round(args.prune_fraction * args.budget))
-    model = pruned_model(baseline_model(args.baseline), sparsities, end_epoch * steps)
+    student = pruned_model(baseline_model(args.baseline), sparsities, end_epoch * steps)
+    model = Distiller(student, baseline_model(args.baseline)) if args.distill else student
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, total)
     compile_model(model, schedule)
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
@@ -174,9 +205,10 @@ def prune(args, sparsities, train, validation, test):
             best, best_weights = val, model.get_weights()
     seconds = time.perf_counter() - start
     model.set_weights(best_weights)
-    stripped = tfmot.sparsity.keras.strip_pruning(model)
+    stripped = tfmot.sparsity.keras.strip_pruning(student)
     return {
-        "method": "tfmot", "seed": args.seed, "budget": args.budget,
+        "method": "tfmot-distill" if args.distill else "tfmot", "seed": args.seed,
+        "budget": args.budget,
         "val_accuracy": best, "test_accuracy": accuracy(stripped, test),
         "rate": rate_of(stripped), "seconds": seconds, "val_history": history,
         "gzipped_bytes": gzipped_bytes(stripped),
@@ -212,6 +244,8 @@ def main(argv=None):
                         help="share of the budget over which sparsity ramps up")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--data", type=pathlib.Path, default=IDX_DIR)
+    parser.add_argument("--distill", action="store_true",
+                        help="distill from the dense baseline (T 4, alpha 0.5)")
     parser.add_argument("--timing", type=int, default=0,
                         help="only time N interleaved epochs of plain fit and pruning")
     args = parser.parse_args(argv)

@@ -16,7 +16,9 @@ the CLI does. Methods:
 - `tfadmm-oneshot`: one stage with the whole budget, `distill: false`;
 - `tfmot`: `prune_low_magnitude` + `PolynomialDecay` in its own virtualenv
   (`peer_tfmot.py`, made here on first use under `benchmarks/cache/tfmot-venv`),
-  the epoch with the best validation accuracy kept after its schedule ends.
+  the epoch with the best validation accuracy kept after its schedule ends;
+- `tfmot-distill`: the same with tfadmm's distillation loss (teacher: the dense
+  baseline), so each method gets the same two configurations.
 
 No choice ever looks at the test set.
 
@@ -43,8 +45,8 @@ import yaml  # noqa: E402
 
 from tfadmm.recipes import load_recipe, run_recipe  # noqa: E402
 
-METHODS = ("tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", "tfmot")
-DEFAULT_METHODS = ("tfadmm-plain", "tfadmm-distill", "tfmot")
+METHODS = ("tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", "tfmot", "tfmot-distill")
+DEFAULT_METHODS = ("tfadmm-plain", "tfadmm-distill", "tfmot", "tfmot-distill")
 VENV = common.CACHE / "tfmot-venv"
 
 
@@ -124,7 +126,7 @@ def ensure_venv(log=print):
     return python
 
 
-def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", log=print):
+def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", distill=False, log=print):
     """Runs `peer_tfmot.py` in the tfmot virtualenv; returns its JSON record."""
     python = ensure_venv(log)
     _, npz, _ = common.baseline_paths(tag)
@@ -137,6 +139,8 @@ def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", log=print):
         command += ["--take", str(take)]
     if timing:
         command += ["--timing", str(timing)]
+    if distill:
+        command += ["--distill"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -147,8 +151,9 @@ def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", log=print):
 
 
 def run_cell(method, rate, *, budget, seed, take, tag, overrides=(), log=print):
-    if method == "tfmot":
-        record = run_tfmot(rate, budget=budget, seed=seed, take=take, tag=tag, log=log)
+    if method.startswith("tfmot"):
+        record = run_tfmot(rate, budget=budget, seed=seed, take=take, tag=tag,
+                           distill=method == "tfmot-distill", log=log)
     else:
         path, record = run_tfadmm(method, rate, budget=budget, seed=seed, take=take, tag=tag,
                                   overrides=overrides, log=log)
