@@ -69,16 +69,31 @@ def pruning_section(args, baseline):
 def _cells(records):
     cells = {}
     for r in records:
-        cells.setdefault((r["target_rate"], r["method"]), []).append(r)
+        cells.setdefault((r["target_rate"], r["method"]), {})[r["seed"]] = r
     return cells
 
 
-def best_tfadmm_mode(cells, rate):
-    """The tfadmm mode with the higher mean validation accuracy (the test set is not used)."""
-    modes = [m for m in ("tfadmm-progressive", "tfadmm-oneshot") if (rate, m) in cells]
-    if not modes:
+# Each method's configurations, its declared default first.
+CONFIGURATIONS = {"tfadmm": ("tfadmm-plain", "tfadmm-distill"),
+                  "tfmot": ("tfmot", "tfmot-distill")}
+
+
+def picked(cells, rate, method, seed):
+    """The method's configuration with the best validation accuracy for `seed` (never test)."""
+    options = [c for c in CONFIGURATIONS[method] if seed in cells.get((rate, c), {})]
+    if not options:
         return None
-    return max(modes, key=lambda m: statistics.mean(r["val_accuracy"] for r in cells[rate, m]))
+    return max(options, key=lambda c: cells[rate, c][seed]["val_accuracy"])
+
+
+def _mean(values):
+    return statistics.mean(values) if values else float("nan")
+
+
+def _stage_choices(record):
+    stages = record.get("stages") or []
+    return " / ".join(f"{s['chosen']} (start {s['start_val_accuracy']:.2%})"
+                      for s in stages if s.get("start_val_accuracy") is not None) or "-"
 
 
 def render_pruning(records, baseline, args):
@@ -87,47 +102,72 @@ def render_pruning(records, baseline, args):
     base = baseline["test_accuracy"]
     cells = _cells(records)
     rates = sorted({r for r, _ in cells})
-    config = json.dumps({k: v for k, v in vars(pruning.DEFAULT_CONFIG).items()})
+    seeds = sorted({r["seed"] for r in records})
     lines = [
         f"Dense baseline: {base:.2%} test ({baseline['val_accuracy']:.2%} validation), "
         f"{baseline['epochs']} epochs, Adam 1e-3 cosine, best validation epoch; shared by "
         f"every method. Budget after it: {args.budget} epochs per cell; seeds "
-        f"{', '.join(map(str, args.seeds))}"
-        f"{f'; {args.take} training images' if args.take else ''}. Per-layer kept shares: "
-        "ECCV 2018's (20 / 8 / 0.9 / 7 % at 71.2x) scaled to each rate "
-        "(`common.layer_sparsities`). tfadmm stage settings: "
-        f"`{config}`. Accuracies are means over seeds (each seed's in brackets); "
-        "drop = baseline - accuracy, in points; time = wall seconds per cell.",
+        f"{', '.join(map(str, seeds))}{f'; {args.take} training images' if args.take else ''}. "
+        "Per-layer kept shares: ECCV 2018's (20 / 8 / 0.9 / 7 % at 71.2x) scaled to each rate "
+        "(`common.layer_sparsities`). tfadmm cells are recipes that give only targets and "
+        "epochs (two stages, half the rate then the rate, each half ADMM and half retraining), "
+        "run by `run_recipe` (what `tfadmm run` runs) with the shipped defaults; the recipes "
+        "are kept under `benchmarks/cache/recipes/`. `tfadmm-plain` is tfadmm's declared "
+        "default (no distillation); `tfadmm-distill` adds `distill: true`. tfmot: "
+        "`prune_low_magnitude` with a cubic `PolynomialDecay` over the first two thirds of the "
+        "budget, Adam 1e-3 cosine, best validation epoch after the schedule ends; "
+        "`tfmot-distill` adds the same distillation loss (teacher: the dense baseline). Drop = "
+        "baseline - accuracy, in points; time = wall seconds per cell (cells ran two side by "
+        "side on 2 shared cores).",
         "",
-        "| rate | method | test accuracy | drop (pp) | validation | achieved rate | time (s) |",
-        "|--:|---|--:|--:|--:|--:|--:|",
+        "| rate | method | test accuracy | drop (pp) | validation | achieved rate | time (s) | "
+        "stages ended on (start: validation before training) |",
+        "|--:|---|--:|--:|--:|--:|--:|---|",
     ]
     for rate in rates:
         for method in pruning.METHODS:
-            rs = cells.get((rate, method))
+            rs = [cells[rate, method][s] for s in seeds if s in cells.get((rate, method), {})]
             if not rs:
                 continue
             tests = [r["test_accuracy"] for r in rs]
-            mean = statistics.mean(tests)
             each = f" ({' / '.join(f'{t:.2%}' for t in tests)})" if len(rs) > 1 else ""
             lines.append(
-                f"| {common.fmt_rate(rate)} | {method} | {mean:.2%}{each} | "
-                f"{100 * (base - mean):.2f} | "
-                f"{statistics.mean(r['val_accuracy'] for r in rs):.2%} | "
-                f"{statistics.mean(r['rate'] for r in rs):.1f}x | "
-                f"{statistics.mean(r['seconds'] for r in rs):.0f} |"
+                f"| {common.fmt_rate(rate)} | {method} | {_mean(tests):.2%}{each} | "
+                f"{100 * (base - _mean(tests)):.2f} | "
+                f"{_mean([r['val_accuracy'] for r in rs]):.2%} | "
+                f"{_mean([r['rate'] for r in rs]):.1f}x | "
+                f"{_mean([r['seconds'] for r in rs]):.0f} | {_stage_choices(rs[0])} |"
             )
-    lines += ["", "tfadmm's mode picked by validation accuracy, against tfmot (test accuracy):", "",
-              "| rate | tfadmm mode (by validation) | tfadmm | tfmot | tfadmm - tfmot (pp) |",
-              "|--:|---|--:|--:|--:|"]
+    lines += [
+        "", "Declared defaults against each other, then each method's configuration picked on "
+        "validation per seed (test accuracy, means over seeds):", "",
+        "| rate | tfadmm-plain | tfmot | lead | tfadmm picked | tfmot picked | lead | "
+        "tfadmm-distill - tfmot-distill |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
     for rate in rates:
-        mode = best_tfadmm_mode(cells, rate)
-        if mode is None or (rate, "tfmot") not in cells:
-            continue
-        ours = statistics.mean(r["test_accuracy"] for r in cells[rate, mode])
-        peer = statistics.mean(r["test_accuracy"] for r in cells[rate, "tfmot"])
-        lines.append(f"| {common.fmt_rate(rate)} | {mode} | {ours:.2%} | {peer:.2%} | "
-                     f"{100 * (ours - peer):+.2f} |")
+        def test(method, seed, rate=rate):
+            return cells.get((rate, method), {}).get(seed, {}).get("test_accuracy")
+
+        row = [common.fmt_rate(rate)]
+        plain = [test("tfadmm-plain", s) for s in seeds]
+        peer = [test("tfmot", s) for s in seeds]
+        ours = [test(picked(cells, rate, "tfadmm", s), s) for s in seeds]
+        theirs = [test(picked(cells, rate, "tfmot", s), s) for s in seeds]
+        both = [(test("tfadmm-distill", s), test("tfmot-distill", s)) for s in seeds]
+        for values in (plain, peer):
+            row.append("-" if None in values else f"{_mean(values):.2%}")
+        row.append("-" if None in plain + peer else
+                   f"{100 * (_mean(plain) - _mean(peer)):+.2f}")
+        for values, method in ((ours, "tfadmm"), (theirs, "tfmot")):
+            names = {picked(cells, rate, method, s) for s in seeds}
+            row.append("-" if None in values else
+                       f"{_mean(values):.2%} ({', '.join(sorted(n for n in names if n))})")
+        row.append("-" if None in ours + theirs else
+                   f"{100 * (_mean(ours) - _mean(theirs)):+.2f}")
+        row.append("-" if any(None in b for b in both) else
+                   f"{100 * (_mean([a for a, _ in both]) - _mean([b for _, b in both])):+.2f}")
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -137,7 +177,9 @@ def render_pruning(records, baseline, args):
 def quantization_section(args, dense, splits):
     import quantization
 
-    return quantization.benchmark(dense, splits, quick=args.quick, log=log)
+    table, _ = quantization.benchmark(dense, splits, budget=args.quantization_budget,
+                                      take=args.take, log=log)
+    return table
 
 
 # -- cost ------------------------------------------------------------------------
@@ -166,14 +208,14 @@ def export_section(args, records):
     cells = _cells(records)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        seed = args.seeds[0]
         for rate in sorted({r for r, _ in cells}):
-            mode = best_tfadmm_mode(cells, rate)
-            if mode is None:
+            record = cells.get((rate, "tfadmm-plain"), {}).get(seed)
+            if record is None:
                 continue
-            record = cells[rate, mode][0]
             model = keras.models.load_model(record["model"])
             row = export_size.measure_model(model, pathlib.Path(tmp), f"{common.fmt_rate(rate)}")
-            peer = cells.get((rate, "tfmot"), [{}])[0]
+            peer = cells.get((rate, "tfmot"), {}).get(seed, {})
             row["tfmot stripped .h5, gzipped"] = peer.get("gzipped_bytes", "-")
             rows.append(row)
     if not rows:
@@ -182,8 +224,8 @@ def export_section(args, records):
              "tfmot stripped .h5, gzipped", "TFLite (sparsity)", "gzipped .keras",
              "theoretical minimum", "max abs diff"]
     lines = [
-        "Bytes on disk for the trained models of the pruning section (tfadmm: the mode picked "
-        "by validation, seed "
+        "Bytes on disk for the trained models of the pruning section (tfadmm: `tfadmm-plain`, "
+        "seed "
         f"{args.seeds[0]}; tfmot: its seed-{args.seeds[0]} model, `strip_pruning` then saved "
         "as .h5 without optimizer and gzip -9). Dense SavedModel: Keras' `model.export` of the "
         "same model; compressed SavedModel: `tfadmm.export`; TFLite: `tfadmm.export(..., "
@@ -202,54 +244,11 @@ def export_section(args, records):
 
 # -- RESULTS.md ------------------------------------------------------------------
 
-EXPLORED = {
-    "base": "the starting point: Z/U once per epoch, rho 1e-3 x1.3 per update, constant Adam 1e-3 "
-            "in ADMM, half the stage's epochs ADMM, cosine retraining, best validation epoch",
-    "oneshot": "base, one stage",
-    "u100r": "Z/U every 100 steps, rho x1.07 per update (about x1.3 per epoch), learning rate "
-             "cosine-decayed within each Z/U period and restarted (the authors' per-period lr)",
-    "u100": "Z/U every 100 steps, rho x1.07 per update, constant ADMM learning rate",
-    "ramp1": "Z/U every 50 steps, rho 1e-3 grown to 1.0 by the last update, restarted lr",
-    "u100r03": "u100r with 30 % of a stage's epochs in ADMM (stopped after stage 1)",
-    "u100r-rescale": "u100r with U rescaled by rho_old / rho_new at each rho increase (a "
-                     "trial library patch, not kept) "
-                     "(stopped after stage 1)",
-}
-
-
-def exploration_section():
-    import explore
-
-    directories = sorted(common.CACHE.glob("explore10*"))
-    if not directories:
-        return None
-    peer = common.CACHE / "tfmot246-b10.json"
-    lines = [
-        "Each run: LeNet-5 at 246x from the shared baseline, budget 10 epochs, seed 0, one "
-        "process per run (several side by side on the 2 shared cores, so seconds are not "
-        "comparable with section 1). Choices read validation accuracy only. Runs:",
-        "",
-        *[f"- `{name}`: {text}" for name, text in EXPLORED.items()],
-        "",
-        "Not explored for lack of time: the ADMM / retraining split on its own (base and "
-        "u100r got 2 + 3 epochs per stage, u100 and ramp1 3 + 2, because of a rounding "
-        "change between them), a constant retraining learning rate, more seeds.",
-        "",
-        explore.render(directories),
-    ]
-    if peer.exists():
-        r = json.loads(peer.read_text())["records"][0]
-        lines += ["", f"tfmot at the same rate and budget: validation {r['val_accuracy']:.2%}, "
-                  f"test {r['test_accuracy']:.2%}."]
-    return "\n".join(lines)
-
-
 TITLES = {
     "pruning": "1. Pruning quality: LeNet-5, full Fashion-MNIST",
     "quantization": "2. Quantization quality: LeNet-5, Fashion-MNIST",
     "cost": "3. Training cost",
     "export": "4. Export size",
-    "exploration": "5. How tfadmm's pruning defaults were chosen",
 }
 
 
@@ -296,6 +295,8 @@ def parse_args(argv=None):
     parser.add_argument("--rates", type=float, nargs="+", default=None)
     parser.add_argument("--take", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=2, help="pruning cells side by side")
+    parser.add_argument("--quantization-budget", type=int, default=12,
+                        help="epochs per quantization cell")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -304,6 +305,7 @@ def parse_args(argv=None):
         args.budget = args.budget or 4
         args.seeds = args.seeds or [0]
         args.rates = args.rates or [10, 246]
+        args.quantization_budget = 2
         if args.out == RESULTS:
             args.out = common.CACHE / "RESULTS-quick.md"
     args.budget = args.budget or FULL_BUDGET
@@ -357,9 +359,6 @@ def main(argv=None):
     if "export" not in args.skip and records:
         log("export")
         sections["export"] = guarded("export", export_section, args, records)
-    explored = exploration_section()
-    if explored and not args.quick:
-        sections["exploration"] = explored
     header = None if "pruning" not in args.skip else previous_header(args.out)
     write_results(args.out, sections, command, (time.time() - start) / 60, header)
     log(f"wrote {args.out}")
