@@ -109,9 +109,12 @@ def test_table_groups_thousands_in_every_count_column():
 def test_json_round_trip():
     report = tfadmm.build_report(
         ternary_conv_model(),
-        stages=[{"stage": "binarize", "accuracy_before": 0.5, "accuracy_after": 0.4}],
+        stages=[{"stage": "binarize", "accuracy_before": 0.5, "accuracy_after": 0.4,
+                 "start_val_accuracy": 0.3, "chosen": "retrain epoch 2"}],
         baseline_accuracy=0.6,
     )
+    assert "| binarize | 0.5000 | 0.4000 | 0.3000 | retrain epoch 2 |" in (
+        reporting.render_markdown(report))
     text = reporting.to_json(report)
     assert json.loads(text)["totals"]["weights"] == report.weights
     assert reporting.from_json(text) == report
@@ -122,7 +125,7 @@ def test_malformed_stage_is_rejected_with_the_value():
         tfadmm.build_report(dense_model(), stages=[{"stage": "a", "acc": 1}])
     assert str(info.value) == (
         "Invalid `stages` entry: expected keys 'stage', 'accuracy_before', "
-        "'accuracy_after'. Received: {'stage': 'a', 'acc': 1}"
+        "'accuracy_after', 'start_val_accuracy', 'chosen'. Received: {'stage': 'a', 'acc': 1}"
     )
 
 

@@ -37,7 +37,7 @@ from tfadmm import encoding
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.errors import TfadmmError
 
-_STAGE_KEYS = ("stage", "accuracy_before", "accuracy_after")
+_STAGE_KEYS = ("stage", "accuracy_before", "accuracy_after", "start_val_accuracy", "chosen")
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,18 @@ class KernelRow:
 
 @dataclass(frozen=True)
 class StageAccuracy:
-    """The accuracy before and after one compression stage (given by the caller)."""
+    """The accuracy before and after one compression stage (given by the caller).
+
+    `start_val_accuracy`: the validation accuracy of the stage's hard-mapped starting
+    point (post-training quantization, or one-shot magnitude pruning); `chosen`: the
+    candidate the stage ended on (see `tfadmm.run_stage`).
+    """
 
     stage: str
     accuracy_before: float | None = None
     accuracy_after: float | None = None
+    start_val_accuracy: float | None = None
+    chosen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,12 +240,15 @@ def _stage(entry):
     if unknown or "stage" not in entry:
         raise TfadmmError(
             "Invalid `stages` entry: expected keys 'stage', 'accuracy_before', "
-            f"'accuracy_after'. Received: {entry!r}"
+            f"'accuracy_after', 'start_val_accuracy', 'chosen'. Received: {entry!r}"
         )
+    chosen = entry.get("chosen")
     return StageAccuracy(
         str(entry["stage"]),
         _accuracy(entry.get("accuracy_before"), "accuracy_before"),
         _accuracy(entry.get("accuracy_after"), "accuracy_after"),
+        _accuracy(entry.get("start_val_accuracy"), "start_val_accuracy"),
+        None if chosen is None else str(chosen),
     )
 
 
@@ -408,12 +418,18 @@ def render_table(report):
     out.append("")
     out += _summary_lines(report)
     if report.stages:
-        stages = [("stage", "accuracy before", "accuracy after")] + [
-            (s.stage, _accuracy_text(s.accuracy_before), _accuracy_text(s.accuracy_after))
-            for s in report.stages
-        ]
-        out += [""] + _grid(stages, numeric={1, 2})
+        stages = [_STAGE_HEADERS] + [_stage_cells(s) for s in report.stages]
+        out += [""] + _grid(stages, numeric={1, 2, 3})
     return "\n".join(out)
+
+
+_STAGE_HEADERS = ("stage", "accuracy before", "accuracy after", "start (validation)", "kept")
+
+
+def _stage_cells(stage):
+    return (stage.stage, _accuracy_text(stage.accuracy_before),
+            _accuracy_text(stage.accuracy_after), _accuracy_text(stage.start_val_accuracy),
+            stage.chosen or "-")
 
 
 def render_markdown(report):
@@ -425,10 +441,6 @@ def render_markdown(report):
     out.append("")
     out += [f"- {line}" for line in _summary_lines(report)]
     if report.stages:
-        out += ["", "| stage | accuracy before | accuracy after |", "|---|--:|--:|"]
-        out += [
-            f"| {s.stage} | {_accuracy_text(s.accuracy_before)} | "
-            f"{_accuracy_text(s.accuracy_after)} |"
-            for s in report.stages
-        ]
+        out += ["", "| " + " | ".join(_STAGE_HEADERS) + " |", "|---|--:|--:|--:|---|"]
+        out += ["| " + " | ".join(_stage_cells(s)) + " |" for s in report.stages]
     return "\n".join(out) + "\n"

@@ -460,7 +460,9 @@ class _Run:
         built = report.build_report(
             model,
             stages=[{"stage": s["name"], "accuracy_before": s["accuracy_before"],
-                     "accuracy_after": s["accuracy_after"]} for s in self.history["stages"]],
+                     "accuracy_after": s["accuracy_after"],
+                     "start_val_accuracy": s.get("start_val_accuracy"),
+                     "chosen": s.get("chosen")} for s in self.history["stages"]],
             baseline_accuracy=self.history["baseline"]["test_accuracy"],
         )
         from tfadmm.recipes.run_directory import write_text
