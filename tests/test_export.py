@@ -203,3 +203,49 @@ def test_preprocessing_needs_a_savedmodel_and_an_image_input(tmp_path):
         "a multiple. Received: [None, 6] float32"
     )
     assert not os.listdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def fashion_pruned():
+    """`(dense, pruned, splits)`: an MLP trained on 3,000 Fashion-MNIST images, then pruned
+    to 80 % by tfadmm (hard projection, one masked retraining epoch)."""
+    splits = tfadmm.data.load("fashion_mnist", batch_size=64, take=3000, validation_split=0.0,
+                              augment=False)
+    keras.utils.set_random_seed(0)
+    dense = keras.Sequential([
+        keras.Input((28, 28, 1), name="input"), keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="relu", name="fc1"), keras.layers.Dense(10, name="fc2"),
+    ], name="mlp")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    dense.compile("adam", loss)
+    dense.fit(splits.train, epochs=2, verbose=0)
+    admm = tfadmm.wrap(keras.models.clone_model(dense), {"fc*": tfadmm.Sparsity(0.8)})
+    admm.model.set_weights(dense.get_weights())
+    admm.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    tfadmm.project(admm)
+    admm.fit(splits.train, epochs=1, verbose=0)
+    return dense, tfadmm.strip(admm), splits
+
+
+def _accuracy(model, dataset):
+    hits = [np.argmax(keras.ops.convert_to_numpy(model(x)), -1) == y.numpy() for x, y in dataset]
+    return float(np.mean(np.concatenate(hits)))
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION), reason="no Fashion-MNIST IDX files")
+@pytest.mark.parametrize("int8", [False, True], ids=["float", "int8"])
+def test_tflite_of_a_pruned_model_keeps_its_accuracy_on_real_images(fashion_pruned, int8,
+                                                                   tmp_path):
+    dense, plain, splits = fashion_pruned
+    kernels = [keras.ops.convert_to_numpy(plain.get_layer(n).kernel) for n in ("fc1", "fc2")]
+    assert [float(np.mean(k == 0)) for k in kernels] == pytest.approx([0.8, 0.8], abs=1e-3)
+    keras_accuracy = _accuracy(plain, splits.test)
+    assert keras_accuracy > 0.7  # 500 real test images
+    representative = [x for x, _ in splits.train.take(4)] if int8 else None
+    result = tfadmm.export(plain, tmp_path / "m.tflite", "tflite", measure_dense=False,
+                           representative_data=representative)
+    accuracy = tfadmm.evaluate_tflite(tmp_path / "m.tflite", splits.test)
+    assert accuracy == pytest.approx(keras_accuracy, abs=0.02 if int8 else 0.002)
+    # The sparse (and int8) encodings show in the size, against the dense model's float TFLite.
+    dense_bytes = tfadmm.export(dense, tmp_path / "d.tflite", "tflite", measure_dense=False).bytes
+    assert result.bytes < (0.25 if int8 else 0.45) * dense_bytes
