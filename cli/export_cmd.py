@@ -22,21 +22,42 @@ _FORMATS = ("savedmodel", "keras", "tflite")
     help="The folder (savedmodel) or file (keras, tflite) to write.",
 )
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--recipe", "recipe_path", type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+    help="The recipe whose data section tells the input normalisation.  [default: a run "
+         "directory's own recipe.yaml]",
+)
+@click.option(
+    "--include-preprocessing", is_flag=True,
+    help="Bake the data pipeline's normalisation into serving_default (savedmodel): it then "
+         "takes raw pixel values in [0, 255].",
+)
 @friendly_errors
-def export(path, format_, output, force):
+def export(path, format_, output, force, recipe_path, include_preprocessing):
     """Export the model at PATH (a .keras file or a run directory).
 
     The SavedModel stores pruned and quantized kernels compactly and serves
-    `serving_default` with TensorFlow alone.
+    `serving_default` with TensorFlow alone; its input contract is printed.
     """
+    from tfadmm.errors import UsageError
     from tfadmm.export import export as export_model
-    from tfadmm.model_io import load_model
+    from tfadmm.model_io import input_normalization, load_model
+    from tfadmm.recipes.run_directory import RECIPE as RECIPE_FILE
 
     if output.exists() and not force:
         raise click.BadParameter(
             f"'{output}' already exists; pass --force to replace it.", param_hint="--output"
         )
-    result = export_model(load_model(path), output, format_, overwrite=force)
+    dataset, normalization = input_normalization(path, recipe_path)
+    if include_preprocessing and normalization is None:
+        raise UsageError(
+            f"export: --include-preprocessing needs the data's normalisation: expected "
+            f"--recipe, or a run directory with its {RECIPE_FILE}. Received: {path}"
+        )
+    result = export_model(
+        load_model(path), output, format_, overwrite=force,
+        preprocessing=normalization if include_preprocessing else None,
+    )
     click.echo(f"Wrote {result.format} to {result.path}: {result.bytes:,} bytes")
     if result.dense_savedmodel_bytes:
         click.echo(
@@ -44,3 +65,14 @@ def export(path, format_, output, force):
             f"({result.ratio_to_dense:.2f}x this export)"
         )
     click.echo(f"theoretical minimum: {result.theoretical_bytes:,} bytes")
+    for serving in result.inputs:
+        click.echo(f"serving_default input '{serving.name}': {serving.dtype} {serving.shape}")
+    if result.preprocessing is not None:
+        click.echo(f"expects: raw pixel values in [0, 255]; serving_default applies the "
+                   f"{dataset} pipeline's {result.preprocessing.describe()}")
+    elif result.inputs and normalization is not None:
+        click.echo(f"expects: the {dataset} pipeline's {normalization.describe()} "
+                   "(--include-preprocessing bakes it in)")
+    elif result.inputs:
+        click.echo("expects: inputs prepared as for training (pass --recipe to print the "
+                   "normalisation, or to bake it in with --include-preprocessing)")

@@ -18,6 +18,7 @@ Every write is atomic: the export is built in a temporary folder next to
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 
@@ -25,10 +26,31 @@ import keras
 import numpy as np
 
 from tfadmm import encoding
+from tfadmm.data.specs import Normalization
 from tfadmm.errors import ModelError, TfadmmError
 from tfadmm.report import build_report
 
 FORMATS = ("savedmodel", "keras", "tflite")
+
+#: The serving name of an input Keras named itself (`keras_tensor_3`, `input_layer_1`):
+#: `input`, or `input_<i>` for the i-th of several.
+DEFAULT_INPUT_NAME = "input"
+_KERAS_AUTO_NAME = re.compile(r"(keras_tensor|input_layer)(_\d+)?")
+
+
+@dataclass(frozen=True)
+class ServingInput:
+    """One input of the SavedModel's `serving_default` signature.
+
+    Attributes:
+        name: the keyword it is passed as (`serving_default(input=x)`).
+        shape: `None` for the free batch dimension.
+        dtype: e.g. `"float32"`.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,9 @@ class ExportResult:
             (Keras' `model.export`), when measured.
         theoretical_bytes: the kernels at their cheapest encoding plus the other
             parameters dense (`CompressionReport.compressed_bytes + other_bytes`).
+        inputs: the `serving_default` inputs (`"savedmodel"` only, else empty).
+        preprocessing: the `Normalization` baked into `serving_default` (which
+            then takes raw pixel values in [0, 255]), or None.
     """
 
     path: str
@@ -50,6 +75,8 @@ class ExportResult:
     bytes: int
     dense_savedmodel_bytes: int | None
     theoretical_bytes: int
+    inputs: tuple = ()
+    preprocessing: Normalization | None = None
 
     @property
     def ratio_to_dense(self):
@@ -86,6 +113,7 @@ def export(
     format="savedmodel",
     *,
     representative_data=None,
+    preprocessing=None,
     overwrite=False,
     measure_dense=True,
 ):
@@ -98,6 +126,10 @@ def export(
         format: `"savedmodel"`, `"keras"` or `"tflite"`.
         representative_data: for `"tflite"` only: optional iterable of input
             batches; given, activations are quantized to int8 too.
+        preprocessing: for `"savedmodel"` only: a `tfadmm.data.Normalization`
+            (e.g. `Normalization.of_dataset("cifar10")`) that `serving_default`
+            applies first, so it takes raw pixel values in [0, 255]
+            (float32) instead of normalised ones.
         overwrite: replace an existing `path`.
         measure_dense: also write a dense SavedModel to a temporary folder and
             record its size (`ExportResult.dense_savedmodel_bytes`).
@@ -106,10 +138,12 @@ def export(
         An `ExportResult`.
 
     Raises:
-        TfadmmError: an unknown format, or an existing `path` without
-            `overwrite=True`.
+        TfadmmError: an unknown format, an existing `path` without
+            `overwrite=True`, or `representative_data` / `preprocessing`
+            with a format that does not use it.
         ModelError: a model whose inputs cannot be told (a subclassed model
-            never called on a Keras input).
+            never called on a Keras input), or `preprocessing` for a model
+            that does not take one image input.
 
     Example:
         >>> tfadmm.export(admm_model, "lenet_savedmodel")
@@ -129,14 +163,24 @@ def export(
             "`representative_data` is only used by format='tflite'. "
             f"Received: format={format!r}"
         )
+    if preprocessing is not None and format != "savedmodel":
+        raise TfadmmError(
+            f"`preprocessing` is only used by format='savedmodel'. Received: format={format!r}"
+        )
+    if preprocessing is not None and not isinstance(preprocessing, Normalization):
+        raise TfadmmError(
+            "Invalid `preprocessing`: expected a tfadmm.data.Normalization. "
+            f"Received: preprocessing={preprocessing!r}"
+        )
     model = _plain(model)
     report = build_report(model)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tfadmm-export-", dir=parent) as tmp:
         staged = os.path.join(tmp, "export")
+        inputs = ()
         if format == "savedmodel":
-            write_savedmodel(model, staged)
+            inputs = write_savedmodel(model, staged, preprocessing=preprocessing)
         elif format == "keras":
             staged += ".keras"
             model.save(staged)
@@ -155,6 +199,8 @@ def export(
         bytes=size,
         dense_savedmodel_bytes=dense,
         theoretical_bytes=report.compressed_bytes + report.other_bytes,
+        inputs=inputs,
+        preprocessing=preprocessing,
     )
 
 
@@ -175,8 +221,24 @@ def _move_into_place(staged, path, tmp):
 # -- SavedModel ---------------------------------------------------------------
 
 
+def _serving_names(inputs):
+    """The model's input names, Keras' own (`keras_tensor_3`) replaced by `input[_<i>]`."""
+    names = []
+    for i, x in enumerate(inputs):
+        name = x.name.replace("/", "_")
+        if _KERAS_AUTO_NAME.fullmatch(name):
+            name = DEFAULT_INPUT_NAME if len(inputs) == 1 else f"{DEFAULT_INPUT_NAME}_{i}"
+        names.append(name)
+    return names
+
+
 def input_signature(model):
-    """`tf.TensorSpec`s of the model's inputs (batch dimension free)."""
+    """`tf.TensorSpec`s of the model's inputs (batch dimension free).
+
+    Each is named after its Keras input; an input Keras named itself
+    (`keras_tensor_3`, which changes from one session to the next) is served
+    as `input` (`input_<i>` among several), a stable name.
+    """
     import tensorflow as tf
 
     try:
@@ -190,8 +252,8 @@ def input_signature(model):
             "model called on keras.Input)."
         )
     return [
-        tf.TensorSpec((None, *x.shape[1:]), x.dtype, name=x.name.replace("/", "_"))
-        for x in inputs
+        tf.TensorSpec((None, *x.shape[1:]), x.dtype, name=name)
+        for x, name in zip(inputs, _serving_names(inputs), strict=True)
     ]
 
 
@@ -282,12 +344,20 @@ class _CompactModule:
         return out
 
 
-def write_savedmodel(model, path):
+def write_savedmodel(model, path, preprocessing=None):
     """Writes a SavedModel with compact kernels and a `serving_default` signature.
 
     The served function decodes every kernel (TensorFlow ops only) and runs the
     model's forward pass on them through `model.stateless_call`, so the
     Keras variables themselves are never saved.
+
+    Args:
+        model: a plain `keras.Model`.
+        path: the folder to write.
+        preprocessing: a `Normalization` applied to the input first, or None.
+
+    Returns:
+        The `ServingInput`s of `serving_default`.
     """
     import tensorflow as tf
 
@@ -296,9 +366,13 @@ def write_savedmodel(model, path):
     trainable = [position[id(v)] for v in model.trainable_variables]
     non_trainable = [position[id(v)] for v in model.non_trainable_variables]
     signature = input_signature(model)
+    if preprocessing is not None:
+        _check_image_input(model, signature, preprocessing)
 
     @tf.function(input_signature=signature)
     def serve(*inputs):
+        if preprocessing is not None:
+            inputs = [preprocessing.apply(inputs[0], signature[0].shape[-1])]
         values = compact.values()
         outputs, _ = model.stateless_call(
             [values[i] for i in trainable],
@@ -312,6 +386,24 @@ def write_savedmodel(model, path):
     tf.saved_model.save(
         compact.module, path, signatures={"serving_default": serve.get_concrete_function()}
     )
+    return tuple(
+        ServingInput(spec.name, tuple(spec.shape.as_list()), spec.dtype.name) for spec in signature
+    )
+
+
+def _check_image_input(model, signature, preprocessing):
+    """`preprocessing` needs one float image input whose channels its mean / std cover."""
+    spec = signature[0]
+    channels = spec.shape[-1] if len(signature) == 1 and spec.shape.rank == 4 else None
+    if channels is None or not spec.dtype.is_floating or any(
+        channels % len(values) for values in (preprocessing.mean, preprocessing.std)
+    ):
+        shapes = ", ".join(f"{s.shape.as_list()} {s.dtype.name}" for s in signature)
+        raise ModelError(
+            f"Cannot bake {preprocessing.describe()} into model '{model.name}': expected one "
+            f"float image input (batch, height, width, channels) with {len(preprocessing.mean)} "
+            f"channel(s) or a multiple. Received: {shapes}"
+        )
 
 
 def _export_dense(model, path):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 
+from tfadmm.data.specs import Normalization
 from tfadmm.errors import ModelError
-from tfadmm.recipes.run_directory import STATE
+from tfadmm.recipes.loader import load_recipe
+from tfadmm.recipes.run_directory import RECIPE, STATE
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
@@ -54,6 +56,23 @@ def load_model(path):
     from tfadmm.models.loading import load_file
 
     return load_file(model_file(path), safe_mode=True, compile=False)
+
+
+def input_normalization(path, recipe=None):
+    """`(dataset, Normalization)`: what the inputs of the model at `path` went through.
+
+    Read from `recipe` (a recipe file's path), else from the run directory's
+    own `recipe.yaml`; `(None, None)` for a `.keras` file without a recipe.
+
+    Raises:
+        RecipeError: a recipe that does not validate.
+    """
+    if recipe is None and os.path.isfile(os.path.join(os.fspath(path), RECIPE)):
+        recipe = os.path.join(os.fspath(path), RECIPE)
+    if recipe is None:
+        return None, None
+    data = load_recipe(recipe).data
+    return data.name, Normalization.of_dataset(data.name, data.normalize)
 
 
 def load_history(path):

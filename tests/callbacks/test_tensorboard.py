@@ -1,5 +1,6 @@
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar.metadata import CONFIG_SUMMARY_TAG
 
 import tfadmm
 from tests._tiny_models import batch, dense_model
@@ -74,7 +75,8 @@ def test_plain_model_logs_are_grouped_too(tmp_path):
     )
     board.close()
     accumulator = _read(tmp_path)
-    values = {tag: _scalar(accumulator, tag) for tag in accumulator.Tags()["tensors"]}
+    values = {tag: _scalar(accumulator, tag) for tag in accumulator.Tags()["tensors"]
+              if tag != CONFIG_SUMMARY_TAG}  # the custom-scalars layout
     assert values == {
         "admm/penalty": [(0, 1.5)],
         "admm/rho": [(0, pytest.approx(0.01))],
@@ -93,3 +95,90 @@ def test_invalid_histogram_freq_is_rejected(tmp_path):
     )
 
 
+
+
+# -- what a user meets: a finished run's logs, read by TensorBoard's own server code ------------
+
+BOARD_RECIPE = """\
+version: 1
+name: board
+model: {zoo: lenet5}
+data: {name: fashion_mnist, batch_size: 64, take: 128, validation_split: 0.25}
+defaults:
+  admm: {epochs: 1, update_every_steps: 1}
+  retrain: {epochs: 1}
+stages:
+  - name: prune
+    targets: {"*": {sparsity: 0.5}}
+  - name: binarize
+    targets: {"fc*": {binary: true}}
+"""
+
+
+@pytest.fixture(scope="module")
+def served_run(tmp_path_factory):
+    """A werkzeug client of the TensorBoard app serving a finished run's `logs/`."""
+    from tensorboard import default, program
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from werkzeug import test as werkzeug_test
+
+    from tfadmm.recipes import parse_recipe, run_recipe
+
+    out = tmp_path_factory.mktemp("board") / "out"
+    run_recipe(parse_recipe(BOARD_RECIPE, "board.yaml"), out, verbose=0)
+    logdir = str(out / "logs")
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    server = program.TensorBoard(plugins=default.get_plugins())
+    server.configure(logdir=logdir)
+    app = application.TensorBoardWSGIApp(
+        server.flags, server.plugin_loaders,
+        data_provider.MultiplexerDataProvider(multiplexer, logdir),
+        server.assets_zip_provider, multiplexer,
+    )
+    return werkzeug_test.Client(app)
+
+
+def _get(client, route, **query):
+    response = client.get(route, query_string=query)
+    assert response.status_code == 200, (route, response.get_data(as_text=True))
+    return response.get_json()
+
+
+def test_tensorboard_shows_one_chart_per_quantity_with_every_layer(served_run):
+    assert _get(served_run, "/data/plugins_listing")["custom_scalars"]["enabled"]
+    layout = _get(served_run, "/data/plugin/custom_scalars/layout")
+    charts = {
+        chart["title"]: chart["multiline"]["tag"][0]
+        for category in layout["category"] for chart in category["chart"]
+    }
+    layers = {"conv1", "conv2", "fc1", "fc2"}
+    expected = {  # chart -> the tags it draws
+        "primal residual ||W - Z|| / ||W||": {f"{name}/primal_residual" for name in layers},
+        "sparsity": {f"{name}/sparsity" for name in layers},
+        "would-be sparsity": {f"{name}/would_be_sparsity" for name in layers},
+        "level distance ||W - levels(W)|| / ||W||": {"fc1/level_distance", "fc2/level_distance"},
+        "rho": {"admm/rho"},
+        "penalty": {"admm/penalty"},
+        "loss": {"epoch/loss", "epoch/val_loss"},
+    }
+    for title, tags in expected.items():
+        drawn = _get(served_run, "/data/plugin/custom_scalars/scalars", run=".",
+                     tag=charts[title])
+        assert drawn["regex_valid"], title
+        assert set(drawn["tag_to_events"]) == tags, title
+        assert all(drawn["tag_to_events"][tag] for tag in tags), title
+    # Four epochs (ADMM + retrain per stage): pruned weights are zero from the first retrain on.
+    sparsity = _get(served_run, "/data/plugin/custom_scalars/scalars", run=".",
+                    tag=charts["sparsity"])["tag_to_events"]["conv1/sparsity"]
+    assert [step for _, step, _ in sparsity] == [0, 1, 2, 3]
+    assert sparsity[-1][2] == pytest.approx(0.5)
+
+
+def test_tensorboard_shows_each_stages_report(served_run):
+    tags = _get(served_run, "/data/plugin/text/tags")["."]
+    assert {"report/prune", "report/binarize"} <= set(tags)
+    report = _get(served_run, "/data/plugin/text/text", run=".", tag="report/binarize")
+    assert "Compression report" in report[-1]["text"]

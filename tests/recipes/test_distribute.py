@@ -146,3 +146,62 @@ def test_recipe_keys():
         "t.yaml:12: jit_compile: expected auto or false with distribute: mirrored (XLA compiles "
         "a single device's step). Received: True"
     )
+
+
+# -- who writes the run directory: the chief only ------------------------------------------------
+
+def _strategy(cluster, task_type, task_id):
+    import tensorflow as tf
+
+    class Strategy:  # what is_chief reads of a tf.distribute strategy
+        cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+
+    return Strategy()
+
+
+@pytest.mark.parametrize("cluster, task_type, task_id, chief", [
+    ({"chief": ["a:1"], "worker": ["b:1", "c:1"]}, "chief", 0, True),
+    ({"chief": ["a:1"], "worker": ["b:1", "c:1"]}, "worker", 0, False),
+    ({"chief": ["a:1"], "worker": ["b:1", "c:1"]}, "worker", 1, False),
+    ({"worker": ["b:1", "c:1"]}, "worker", 0, True),  # no chief: worker 0 is the chief
+    ({"worker": ["b:1", "c:1"]}, "worker", 1, False),
+    ({"worker": ["b:1"], "evaluator": ["e:1"]}, "evaluator", 0, False),
+    ({"worker": ["b:1"], "ps": ["p:1"]}, "ps", 0, False),
+])
+def test_is_chief_for_each_task_type(cluster, task_type, task_id, chief):
+    from tfadmm.recipes.execution import is_chief
+
+    assert is_chief(_strategy(cluster, task_type, task_id)) is chief
+
+
+def test_is_chief_without_a_cluster():
+    import tensorflow as tf
+
+    from tfadmm.recipes.execution import is_chief
+
+    assert is_chief(tf.distribute.get_strategy())
+
+
+WORKER_RECIPE = """\
+version: 1
+name: worker
+model: {zoo: lenet5}
+data: {name: fashion_mnist, batch_size: 64, take: 128, validation_split: 0.25}
+baseline: {epochs: 1}
+defaults:
+  admm: {epochs: 1, update_every_steps: 1}
+  retrain: {epochs: 1}
+stages:
+  - name: prune
+    targets: {"*": {sparsity: 0.5}}
+"""
+
+
+def test_a_non_chief_worker_writes_nothing(tmp_path, monkeypatch):
+    from tfadmm.recipes import execution, run_recipe
+
+    monkeypatch.setattr(execution, "is_chief", lambda strategy: False)
+    result = run_recipe(parse_recipe(WORKER_RECIPE, "worker.yaml"), tmp_path / "out", verbose=0)
+    assert [stage["name"] for stage in result.history["stages"]] == ["prune"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1,6 +1,7 @@
 """Every recipe in recipes/ parses; the LeNet-5 ones also resolve on their model."""
 
 import pathlib
+import re
 
 import pytest
 
@@ -41,6 +42,25 @@ def test_planned_rates_of_the_headline_recipes():
     recipe = load_recipe(next(p for p in RECIPES if p.stem == "lenet5_mnist_246x"))
     rates = planned_rates(recipe, check_against_model(recipe))
     assert [round(r) for r in rates] == [123, 246]
+
+
+# The paper's ImageNet rates (Ye et al. 2019): the recipe's name and its stages' names state them.
+PAPER_RATES = {"alexnet_imagenet_36x": 36, "vgg16_imagenet_34x": 34, "resnet18_imagenet_6x": 6,
+               "resnet50_imagenet_8x": 8}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_RATES))
+def test_imagenet_recipes_plan_the_papers_rates(name):
+    """Each stage plans the rate its name states (`prune-18x`) within 5 % (sparsities are rounded
+    per layer group); the last one at least the paper's. Computed from the targets and the kernel
+    shapes, as `tfadmm validate` prints them, without training."""
+    recipe = load_recipe(RECIPES[[p.stem for p in RECIPES].index(name)])
+    rates = planned_rates(recipe, check_against_model(recipe))
+    stated = [int(re.fullmatch(r"prune-(\d+)x", stage.name).group(1)) for stage in recipe.stages]
+    assert stated[-1] == PAPER_RATES[name]
+    for stage, rate, figure in zip(recipe.stages, rates, stated, strict=True):
+        assert rate == pytest.approx(figure, rel=0.05), stage.name
+    assert rates[-1] >= PAPER_RATES[name]
 
 
 @pytest.mark.slow

@@ -4,10 +4,42 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 
 from tfadmm import admm
 
 _RESIDUAL = "_residual"
+
+#: The "Custom Scalars" dashboard: per category, one chart per quantity, each
+#: chart drawing every tag that matches its regex (every layer, one line each).
+LAYOUT = (
+    ("ADMM: every layer", (
+        ("primal residual ||W - Z|| / ||W||", r".*/primal_residual$"),
+        ("dual residual rho ||Z_k - Z_k-1||", r".*/dual_residual$"),
+        ("sparsity", r".*/sparsity$"),
+        ("would-be sparsity", r".*/would_be_sparsity$"),
+        ("level distance ||W - levels(W)|| / ||W||", r".*/level_distance$"),
+        ("on level", r".*/on_level$"),
+        ("rho", r"admm/rho$"),
+        ("penalty", r"admm/penalty$"),
+    )),
+    ("training", (
+        ("loss", r"epoch/(val_)?loss$"),
+        ("accuracy", r"epoch/.*accuracy$"),
+    )),
+)
+
+
+def custom_scalars_layout(layout=LAYOUT):
+    """The `layout_pb2.Layout` of `layout`: `((category, ((title, tag_regex), ...)), ...)`."""
+    return layout_pb2.Layout(category=[
+        layout_pb2.Category(title=category, chart=[
+            layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[tag]))
+            for title, tag in charts
+        ])
+        for category, charts in layout
+    ])
 
 
 class ADMMTensorBoard(keras.callbacks.Callback):
@@ -24,7 +56,10 @@ class ADMMTensorBoard(keras.callbacks.Callback):
     - `<label>/<name>` for every constraint diagnostic in the logs;
     - `admm/rho`, `admm/penalty`;
     - `epoch/<metric>` for the other logs (`epoch/loss`, `epoch/val_accuracy`);
-    - every `histogram_freq` epochs, `<label>/kernel`: a histogram of W.
+    - every `histogram_freq` epochs, `<label>/kernel`: a histogram of W;
+    - once, the "Custom Scalars" layout (`LAYOUT`): one chart per quantity
+      (primal residual, sparsity, level distance, rho, penalty, ...) with
+      every layer's line in it.
 
     `<label>` is the layer's name (`conv1`), or `layer.kernel_name` for a
     kernel other than `kernel`. The per-kernel values are read from the model
@@ -61,6 +96,9 @@ class ADMMTensorBoard(keras.callbacks.Callback):
 
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
+            layout = custom_scalar_summary.pb(custom_scalars_layout())
+            with self._writer.as_default():
+                tf.summary.experimental.write_raw_pb(layout.SerializeToString(), step=0)
         return self._writer
 
     def _pairs(self):

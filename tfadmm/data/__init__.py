@@ -1,6 +1,7 @@
 """Datasets as the papers train on them: `tfadmm.data.load(name) -> Splits`."""
 
 from tfadmm.data.loading import SOURCES, load
+from tfadmm.data.specs import Normalization
 from tfadmm.data.splits import Splits
 
-__all__ = ["SOURCES", "Splits", "load"]
+__all__ = ["SOURCES", "Normalization", "Splits", "load"]

@@ -7,7 +7,7 @@ import numbers
 
 import tensorflow as tf
 
-from tfadmm.data.specs import GENERIC_SIZE
+from tfadmm.data.specs import GENERIC_SIZE, Normalization
 from tfadmm.data.splits import Splits
 from tfadmm.errors import DataError
 
@@ -53,12 +53,7 @@ def input_shape_for(spec, image_shape):
 
 
 def _normalise(image, spec, channels):
-    image = tf.cast(image, tf.float32) / 255.0
-    if spec.pipeline == "generic":
-        return image
-    mean = tf.constant(spec.mean * (channels // len(spec.mean)), tf.float32)
-    std = tf.constant(spec.std * (channels // len(spec.std)), tf.float32)
-    return (image - mean) / std
+    return Normalization.of_spec(spec).apply(tf.cast(image, tf.float32), channels)
 
 
 def _resize_shorter(image, size):

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
+#: Pixel values run from 0 to this; every pipeline first divides by it.
+PIXEL_MAX = 255.0
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
@@ -80,3 +85,53 @@ GENERIC_SIZE = (224, 224)
 def get_spec(name):
     """The `DatasetSpec` of `name`; unknown names get the generic pipeline."""
     return SPECS.get(name, GENERIC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+    """What a pipeline does to pixel values `p` in [0, 255]: `(p / 255 - mean) / std`.
+
+    Attributes:
+        mean: per channel, of the [0, 1]-scaled training images (one value:
+            every channel).
+        std: per channel, likewise.
+
+    Example:
+        >>> tfadmm.data.Normalization.of_dataset("fashion_mnist").describe()
+        '(pixels / 255 - mean) / std, mean=(0.286,), std=(0.353,)'
+    """
+
+    mean: tuple = (0.0,)
+    std: tuple = (1.0,)
+
+    @classmethod
+    def of_spec(cls, spec):
+        """The normalisation of a `DatasetSpec`'s pipeline (the generic one only scales)."""
+        if spec.pipeline == "generic":
+            return cls()
+        return cls(tuple(spec.mean), tuple(spec.std))
+
+    @classmethod
+    def of_dataset(cls, name, normalize=True):
+        """The normalisation `tfadmm.data.load(name, normalize=normalize)` applies."""
+        return cls.of_spec(get_spec(name)) if normalize else cls()
+
+    @property
+    def scales_only(self):
+        """True when pixels are only divided by 255 (no mean, no std)."""
+        return all(m == 0 for m in self.mean) and all(s == 1 for s in self.std)
+
+    def apply(self, pixels, channels):
+        """`(pixels / 255 - mean) / std` of float32 `pixels` with `channels` last."""
+        pixels = pixels / PIXEL_MAX
+        if self.scales_only:
+            return pixels
+        mean = np.asarray(self.mean * (channels // len(self.mean)), np.float32)
+        std = np.asarray(self.std * (channels // len(self.std)), np.float32)
+        return (pixels - mean) / std
+
+    def describe(self):
+        """One line: the formula and its numbers."""
+        if self.scales_only:
+            return "pixels / 255 (values in [0, 1])"
+        return f"(pixels / 255 - mean) / std, mean={self.mean}, std={self.std}"
