@@ -418,12 +418,18 @@ def render_table(report):
     out.append("")
     out += _summary_lines(report)
     if report.stages:
-        stages = [_STAGE_HEADERS] + [_stage_cells(s) for s in report.stages]
+        columns = _stage_columns(report.stages)
+        stages = [_STAGE_HEADERS[:columns]] + [_stage_cells(s)[:columns] for s in report.stages]
         out += [""] + _grid(stages, numeric={1, 2, 3})
     return "\n".join(out)
 
 
 _STAGE_HEADERS = ("stage", "accuracy before", "accuracy after", "start (validation)", "kept")
+
+
+def _stage_columns(stages):
+    """3, or 5 when any stage records its starting point or kept candidate."""
+    return 5 if any(s.start_val_accuracy is not None or s.chosen for s in stages) else 3
 
 
 def _stage_cells(stage):
@@ -441,6 +447,8 @@ def render_markdown(report):
     out.append("")
     out += [f"- {line}" for line in _summary_lines(report)]
     if report.stages:
-        out += ["", "| " + " | ".join(_STAGE_HEADERS) + " |", "|---|--:|--:|--:|---|"]
-        out += ["| " + " | ".join(_stage_cells(s)) + " |" for s in report.stages]
+        columns = _stage_columns(report.stages)
+        out += ["", "| " + " | ".join(_STAGE_HEADERS[:columns]) + " |",
+                "|" + "|".join(("---", "--:", "--:", "--:", "---")[:columns]) + "|"]
+        out += ["| " + " | ".join(_stage_cells(s)[:columns]) + " |" for s in report.stages]
     return "\n".join(out) + "\n"

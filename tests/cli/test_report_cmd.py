@@ -32,7 +32,8 @@ def test_report_json_of_a_run_directory_carries_the_history(run_dir):
     data = json.loads(result.output)
     assert data["baseline_accuracy"] == 0.99
     assert data["stages"] == [
-        {"stage": "prune", "accuracy_before": 0.99, "accuracy_after": 0.985}
+        {"stage": "prune", "accuracy_before": 0.99, "accuracy_after": 0.985,
+         "start_val_accuracy": None, "chosen": None}
     ]
     assert data["totals"]["nonzeros"] == 30
 
