@@ -191,6 +191,23 @@ def benchmark(dense, splits, *, budget=12, seed=0, take=None, only=None, log=pri
     return "\n".join(lines), records
 
 
+def save(path, budget, take, table, records):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"budget": budget, "take": take, "variants": list(variants()),
+                                "table": table, "records": records}, indent=1))
+
+
+def finished(path, budget, take):
+    """The table of a finished full run at `path` with these settings, else None."""
+    try:
+        done = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = (done.get("budget"), done.get("take")) == (budget, take)
+    complete = {r["name"] for r in done.get("records", [])} == set(variants())
+    return done.get("table") if same and complete else None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", type=int, default=12, help="epochs per cell")
@@ -213,9 +230,7 @@ def main(argv=None):
                                      tag=tag, log=lambda line: print(line, flush=True))
     table, records = benchmark(dense, splits, budget=args.budget, seed=args.seed, take=args.take,
                                only=args.only, log=lambda line: print(line, flush=True))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"budget": args.budget, "take": args.take, "table": table,
-                                    "records": records}, indent=1))
+    save(args.out, args.budget, args.take, table, records)
     print(table)
 
 

@@ -175,10 +175,17 @@ def render_pruning(records, baseline, args):
 
 
 def quantization_section(args, dense, splits):
+    """The quantization table; a finished `quantization.py` run with these settings is kept."""
     import quantization
 
-    table, _ = quantization.benchmark(dense, splits, budget=args.quantization_budget,
-                                      take=args.take, log=log)
+    kept = quantization.finished(args.quantization_json, args.quantization_budget, args.take)
+    if kept is not None:
+        log(f"quantization: kept from {args.quantization_json}")
+        return kept
+    table, records = quantization.benchmark(dense, splits, budget=args.quantization_budget,
+                                            take=args.take, log=log)
+    quantization.save(args.quantization_json, args.quantization_budget, args.take, table,
+                      records)
     return table
 
 
@@ -313,6 +320,7 @@ def parse_args(argv=None):
     args.rates = args.rates or [10, 40, 100, 246]
     tag = f"-take{args.take}" if args.take else ""
     args.pruning_json = common.CACHE / f"pruning{tag}.json"
+    args.quantization_json = common.CACHE / f"quantization{tag}.json"
     return args
 
 
