@@ -1,7 +1,7 @@
 """Recipes: a whole progressive compression plan in one YAML file, and its runner."""
 
 from tfadmm.recipes.loader import apply_overrides, load_recipe, parse_recipe
-from tfadmm.recipes.runner import RunResult, build_model, evaluate, load_data, run_recipe
+from tfadmm.recipes.runner import RunResult, build_model, load_data, run_recipe
 from tfadmm.recipes.schema import (
     ADMMSpec,
     DataSpec,
@@ -12,6 +12,7 @@ from tfadmm.recipes.schema import (
     Stage,
     TrainSpec,
 )
+from tfadmm.stage import evaluate_accuracy as evaluate  # the recipes' name for it
 
 __all__ = [
     "ADMMSpec",

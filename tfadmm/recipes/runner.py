@@ -137,10 +137,6 @@ def build_model(recipe, input_shape=None, num_classes=None):
     return models.load(spec.file or spec.function, safe_mode=spec.safe_mode)
 
 
-compile_model = compile_classifier
-evaluate = evaluate_accuracy
-
-
 def run_recipe(
     recipe,
     output_dir,
@@ -261,11 +257,11 @@ class _Run:
             resumed = self._resume_model(("baseline",))
             trainer, start = resumed if resumed else (trainer, 0)
             if not resumed or self.amended:
-                compile_model(trainer, spec.optimizer.build(spec.epochs, self.steps),
+                compile_classifier(trainer, spec.optimizer.build(spec.epochs, self.steps),
                               self.jit_compile)
             self._train(trainer, ("baseline",), start, spec.epochs, "baseline: dense training")
         elif getattr(trainer, "optimizer", None) is None:
-            compile_model(trainer, "adam", self.jit_compile)
+            compile_classifier(trainer, "adam", self.jit_compile)
         self.history["baseline"] = self._accuracies(trainer)
         model = trainer.model if isinstance(trainer, ADMMModel) else trainer
         self.emit(f"baseline: validation accuracy {self.history['baseline']['val_accuracy']:.4f}, "
@@ -300,7 +296,7 @@ class _Run:
                     _epoch_seed(self.recipe.seed, (index, phase), epoch)),
                 validation=self.splits.validation, admm=stage.admm, retrain=stage.retrain,
                 distill=None if resume else self._distill(stage, base),
-                compile=functools.partial(compile_model, jit_compile=self.jit_compile),
+                compile=functools.partial(compile_classifier, jit_compile=self.jit_compile),
                 callbacks=[monitor.stop, _Progbar(), self.board, *self.callbacks],
                 verbose=self.verbose, monitor=monitor, resume=resume,
             )
@@ -436,8 +432,8 @@ class _Run:
         return model, int(position[-1])
 
     def _accuracies(self, model):
-        return {"val_accuracy": evaluate(model, self.splits.validation),
-                "test_accuracy": evaluate(model, self.splits.test)}
+        return {"val_accuracy": evaluate_accuracy(model, self.splits.validation),
+                "test_accuracy": evaluate_accuracy(model, self.splits.test)}
 
     def _previous_accuracy(self):
         if self.history["stages"]:
@@ -479,7 +475,7 @@ def _apply_settings(model, stage, phase, steps, jit_compile):
             model.rho.assign(spec.rho)
         model.rho0, model.rho_multiplier = spec.rho, spec.rho_multiplier
         model.rho_max = spec.rho_max
-    compile_model(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
+    compile_classifier(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
 
 
 def _check_model_fits(recipe, model, splits):
