@@ -11,6 +11,7 @@ from keras import ops
 from tfadmm import admm
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.distillation import soft_target_loss
+from tfadmm.keras_private import MAYBE_SYMBOLIC_BUILD
 from tfadmm.kernel_state import KernelState
 
 ADMM = "admm"
@@ -234,7 +235,7 @@ class ADMMModel(keras.Model):
             from tfadmm.backend.multi_worker import first_local_batch
 
             data_batch, iterator = first_local_batch(iterator, self.distribute_strategy), None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return getattr(super(), MAYBE_SYMBOLIC_BUILD)(iterator=iterator, data_batch=data_batch)
 
     def make_train_function(self, force=False):
         phase = int(ops.convert_to_numpy(self.phase_index))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import keras
 
+from tfadmm.keras_private import flatten_layers
+
 _KERNEL_ATTRIBUTES = ("kernel", "depthwise_kernel", "pointwise_kernel")
 
 
@@ -45,7 +47,7 @@ def compressible_kernels(layer):
 
 def iter_layers(model):
     """Every layer inside `model`, depth first, without `model` itself."""
-    return list(model._flatten_layers(include_self=False, recursive=True))
+    return flatten_layers(model, include_self=False)
 
 
 def find_compressible_layers(model):

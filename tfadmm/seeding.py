@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from tfadmm.keras_private import flatten_layers, seed_generators_of
+
 
 def seed_generators(model):
     """The `keras.random.SeedGenerator`s of `model` and its nested layers, in layer order.
@@ -13,8 +15,8 @@ def seed_generators(model):
     that keeps a generator as an attribute (Keras tracks them).
     """
     found = []
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(layer, "_seed_generators", ()):
+    for layer in flatten_layers(model):
+        for generator in seed_generators_of(layer):
             if all(generator is not seen for seen in found):
                 found.append(generator)
     return found

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras.src.losses.loss import scale_loss_for_distribution, unscale_loss_for_distribution
 
 from tfadmm.admm_model import ADMMModel
+from tfadmm.keras_private import (
+    loss_tracker,
+    scale_loss_for_distribution,
+    unscale_loss_for_distribution,
+)
 
 
 def train_step(model: ADMMModel, data):
@@ -24,7 +28,7 @@ def train_step(model: ADMMModel, data):
         loss = model.compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
         )
-        model._loss_tracker.update_state(
+        loss_tracker(model).update_state(
             unscale_loss_for_distribution(loss),
             sample_weight=tf.shape(next(i for i in tf.nest.flatten(x) if i is not None))[0],
         )
