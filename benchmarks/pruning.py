@@ -177,6 +177,8 @@ def parse_args(argv=None):
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="recipe override for tfadmm cells, as tfadmm run")
     parser.add_argument("--out", type=pathlib.Path, default=common.CACHE / "pruning.json")
+    parser.add_argument("--kept-only", action="store_true",
+                        help="collect the finished cells (cache/pruning-parts), run none")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cells run side by side, one process each")
     args = parser.parse_args(argv)
@@ -218,6 +220,9 @@ def _run_parallel(args):
         if _finished(out, args):
             print(f"{method} {rate}x seed {seed}: kept from {out.name}", flush=True)
             return json.loads(out.read_text())["records"]
+        if args.kept_only:
+            print(f"{method} {rate}x seed {seed}: not run (--kept-only)", flush=True)
+            return []
         command = [sys.executable, __file__, "--rates", str(rate), "--seeds", str(seed),
                    "--methods", method, "--budget", str(args.budget), "--out", str(out)]
         for override in args.overrides:
@@ -251,7 +256,7 @@ def main(argv=None):
             {"baseline": baseline, "overrides": args.overrides, "budget": args.budget,
              "take": args.take, "records": records}, indent=1))
 
-    if args.jobs > 1:
+    if args.jobs > 1 or args.kept_only:
         records = _run_parallel(args)
         save(records)
         return records

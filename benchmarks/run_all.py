@@ -62,6 +62,8 @@ def pruning_section(args, baseline):
             "--jobs", str(args.jobs)]
     if args.take:
         argv += ["--take", str(args.take)]
+    if args.kept_only:
+        argv += ["--kept-only"]
     records = pruning.main(argv)
     return render_pruning(records, baseline, args), records
 
@@ -302,6 +304,8 @@ def parse_args(argv=None):
     parser.add_argument("--rates", type=float, nargs="+", default=None)
     parser.add_argument("--take", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=2, help="pruning cells side by side")
+    parser.add_argument("--kept-only", action="store_true",
+                        help="render the pruning cells already finished; run no new ones")
     parser.add_argument("--quantization-budget", type=int, default=12,
                         help="epochs per quantization cell")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
