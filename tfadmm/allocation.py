@@ -292,6 +292,13 @@ def plan_allocation(model, rate, *, method=DEFAULT_METHOD, data=None, layers=Non
                 for name in sizes})
         else:
             keep = sensitivity_keep(curves, sizes, nonzero, budget)
+            if sum(keep.values()) > budget:
+                raise ValueError(
+                    f"Invalid `rate`: the sensitivity grid reaches at most "
+                    f"{total / sum(keep.values()):.4g}x (sparsity {max(curves.sparsities)} in "
+                    "every layer): expected a lower rate, or a `grid` with higher sparsities. "
+                    f"Received: rate={rate!r}"
+                )
         sparsities = {name: sparsity_for(sizes[name], keep[name]) for name in sizes}
     allocation = Allocation(method, float(rate), sparsities, sizes,
                             curves if method == "sensitivity" else None)
@@ -398,10 +405,8 @@ def sensitivity_keep(curves, sizes, nonzero, budget):
     A layer's sparsity stays within the grid measured.
 
     Returns:
-        `{layer: weights kept}` summing to `budget`.
-
-    Raises:
-        ValueError: the budget needs sparsities beyond the grid.
+        `{layer: weights kept}` summing to `budget`; more when the budget
+        needs sparsities beyond the grid (each layer then at its last point).
     """
     segments = []  # (damage per removed weight, layer, from keep, to keep)
     keep = {}
@@ -424,13 +429,6 @@ def sensitivity_keep(curves, sizes, nonzero, budget):
         removed = min(k0 - k1, excess)
         keep[name] -= removed
         excess -= removed
-    if excess > 0:
-        reachable = sum(sum(s) for s in sizes.values()) / sum(keep.values())
-        raise ValueError(
-            f"Invalid `rate`: the sensitivity grid reaches at most {reachable:.4g}x (sparsity "
-            f"{max(curves.sparsities)} in every layer): expected a lower rate, or a `grid` with "
-            f"higher sparsities. Received: rate={sum(sum(s) for s in sizes.values()) / budget:.4g}"
-        )
     return keep
 
 
