@@ -32,6 +32,6 @@ def plan(recipe, overrides, logdir):
     from tfadmm.recipes.plan import plan_recipe, render_plan
 
     parsed = load_recipe(recipe, overrides)
-    result = plan_recipe(parsed, on_event=lambda line: click.echo(f"[tfadmm] {line}", err=True),
+    result = plan_recipe(parsed, on_event=lambda line: click.echo(f"[tfadmm] {line}"),
                          logdir=logdir)
     click.echo(render_plan(result).rstrip("\n"))
