@@ -42,6 +42,7 @@ def main(ctx, debug):
     Examples:
       tfadmm run recipes/quickstart.yaml
       tfadmm validate recipes/*.yaml
+      tfadmm plan recipes/quickstart.yaml
       tfadmm report runs/quickstart
     """
     ctx.obj = {"debug": debug}
@@ -49,6 +50,7 @@ def main(ctx, debug):
 
 # Subcommands live in their own modules and register here.
 from tfadmm_cli.export_cmd import export  # noqa: E402
+from tfadmm_cli.plan_cmd import plan  # noqa: E402
 from tfadmm_cli.report_cmd import report  # noqa: E402
 from tfadmm_cli.run_cmd import evaluate, run, validate  # noqa: E402
 
@@ -57,3 +59,4 @@ main.add_command(validate)
 main.add_command(report)
 main.add_command(evaluate)
 main.add_command(export)
+main.add_command(plan)

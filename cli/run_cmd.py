@@ -109,7 +109,8 @@ def validate(recipes, overrides, no_model):
             if not no_model:
                 rates = planned_rates(recipe, check_against_model(recipe))
                 plan = "; pruning rate by stage: " + ", ".join(
-                    f"{stage.name} {rate:.1f}x" if rate else f"{stage.name} -"
+                    (f"{stage.name} {rate:.1f}x" if rate else f"{stage.name} -")
+                    + (" (allocated at run time)" if stage.allocate else "")
                     for stage, rate in zip(recipe.stages, rates, strict=True)
                 )
         except RecipeError as error:

@@ -2,6 +2,13 @@
 
 from tfadmm import callbacks, data, models
 from tfadmm.admm_model import ADMMModel
+from tfadmm.allocation import (
+    Allocation,
+    SensitivityCurves,
+    allocate,
+    plan_allocation,
+    sensitivity_curves,
+)
 from tfadmm.constraints import (
     Binary,
     Chain,
@@ -25,6 +32,7 @@ from tfadmm.wrapping import project, strip, wrap
 __all__ = [
     "ADMMModel",
     "ADMMPhase",
+    "Allocation",
     "Binary",
     "Chain",
     "CompressionReport",
@@ -36,10 +44,12 @@ __all__ = [
     "PowerOfTwo",
     "Quantize",
     "RetrainPhase",
+    "SensitivityCurves",
     "Sparsity",
     "StageResult",
     "Ternary",
     "__version__",
+    "allocate",
     "build_report",
     "callbacks",
     "data",
@@ -48,8 +58,10 @@ __all__ = [
     "fully_mapped",
     "map_progressively",
     "models",
+    "plan_allocation",
     "project",
     "run_stage",
+    "sensitivity_curves",
     "strip",
     "wrap",
 ]

@@ -10,6 +10,15 @@ from cli.main import main
 CORPUS = pathlib.Path(__file__).resolve().parents[1] / "corpus"
 
 CASES = {
+    "allocate_rate_below_one.yaml": (2, "allocate_rate_below_one.yaml:7: stages[0].allocate."
+                                        "rate: expected a number > 1. Received: 0.5"),
+    "allocate_unknown_method.yaml": (2, "allocate_unknown_method.yaml:7: stages[0].allocate."
+                                        "method: expected one of uniform, global, sensitivity. "
+                                        "Received: 'magic'"),
+    "allocate_pattern_matches_nothing.yaml": (2, "allocate_pattern_matches_nothing.yaml:7: "
+                                                 "stages[0].allocate.layers[1]: the pattern "
+                                                 "'dense*' matches no compressible layer. "
+                                                 "Compressible layers: conv1, conv2, fc1, fc2"),
     "malformed_yaml.yaml": (2, "malformed_yaml.yaml:3: invalid YAML: expected ',' or ']', but "
                                "got ':'"),
     "wrong_type.yaml": (2, "wrong_type.yaml:8: stages[0].admm.epochs: expected an integer >= 0. "
@@ -61,6 +70,12 @@ def _one_line(result, code, expected):
 def test_bad_recipe(name, monkeypatch, tmp_path):
     code, expected = CASES[name]
     _one_line(_run(["run", name, "-o", str(tmp_path / "run"), "-q"], monkeypatch), code, expected)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith("allocate_")))
+def test_plan_of_a_bad_allocation(name, monkeypatch):
+    code, expected = CASES[name]
+    _one_line(_run(["plan", name], monkeypatch), code, expected)
 
 
 def test_every_corpus_recipe_has_a_case():

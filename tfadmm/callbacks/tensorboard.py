@@ -186,6 +186,25 @@ class ADMMTensorBoard(keras.callbacks.Callback):
             tf.summary.text(f"report/{name}", render_markdown(report))
         self.writer.flush()
 
+    def write_sensitivity(self, curves, name="sensitivity"):
+        """Writes `SensitivityCurves`: tags `<name>/<layer>/loss` and `.../accuracy`.
+
+        The step of a point is its sparsity in per mille (`990` for 0.99); the
+        unpruned model is step 0.
+        """
+        import tensorflow as tf
+
+        with self.writer.as_default():
+            for layer in curves.loss:
+                points = zip(curves.sparsities, curves.loss[layer], curves.accuracy[layer],
+                             strict=True)
+                for s, loss, accuracy in [(0.0, curves.base_loss, curves.base_accuracy),
+                                          *points]:
+                    step = round(s * 1000)
+                    tf.summary.scalar(f"{name}/{layer}/loss", loss, step=step)
+                    tf.summary.scalar(f"{name}/{layer}/accuracy", accuracy, step=step)
+        self.writer.flush()
+
     def close(self):
         """Flushes and closes the event file."""
         if self._writer is not None:

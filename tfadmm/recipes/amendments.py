@@ -36,7 +36,7 @@ def check_changes(recipe, directory, old_text):
         if index < done and before != after:
             changed.append(f"stages[{index}] (completed)")
         elif index == done and position[:1] == [index]:
-            same = before.targets == after.targets
+            same = before.targets == after.targets and before.allocate == after.allocate
             same = same and before.keep_previous == after.keep_previous
             if position[1] == "retrain":
                 same = same and before.admm == after.admm

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tfadmm.compressible import find_compressible_layers
 from tfadmm.errors import RecipeError, TfadmmError
 from tfadmm.recipes.loader import _Reader, _sparsity_of, format_path
-from tfadmm.targets import resolve_targets, winning_pattern
+from tfadmm.targets import match_layers, resolve_targets, winning_pattern
 
 # Input shape and classes of the datasets the zoo is used with, so that a
 # recipe's model can be built without loading its data.
@@ -50,6 +51,9 @@ def check_against_model(recipe, model=None):
     reader = _Reader(recipe.source, recipe.lines)
     sparsity = {}
     for index, stage in enumerate(recipe.stages):
+        if stage.allocate is not None:
+            _check_allocated_layers(reader, model, index, stage.allocate)
+            continue
         valid = True
         for pattern, constraint in stage.targets:
             path = ("stages", index, "targets", pattern)
@@ -77,17 +81,44 @@ def check_against_model(recipe, model=None):
     return model
 
 
+def _check_allocated_layers(reader, model, index, spec):
+    """Each of `allocate.layers` matches a compressible layer."""
+    layers = find_compressible_layers(model)
+    for number, pattern in enumerate(spec.layers or ()):
+        if not match_layers(model, [pattern]):
+            path = ("stages", index, "allocate", "layers", number)
+            reader.errors.append(
+                f"{reader.where(path)}: {format_path(path)}: the pattern {pattern!r} matches no "
+                f"compressible layer. Compressible layers: {', '.join(layers) or '(none)'}"
+            )
+    if not layers:
+        path = ("stages", index, "allocate")
+        reader.errors.append(f"{reader.where(path)}: {format_path(path)}: the model has no "
+                             "compressible layer to allocate to")
+
+
 def planned_rates(recipe, model):
     """The pruning rate each stage aims at: weights of the pruned kernels / those kept.
 
     Kernels keep their sparsity from earlier stages; a stage with no pruning
-    target repeats the rate before it (None when nothing is pruned yet).
+    target repeats the rate before it (None when nothing is pruned yet). A
+    stage that allocates counts its layers as pruned by its rate (the per-layer
+    split is made at run time).
     """
     import math
 
     kept = {}
     rates = []
     for stage in recipe.stages:
+        if stage.allocate is not None:
+            chosen = match_layers(model, stage.allocate.layers or ["*"])
+            for layer, kernels in find_compressible_layers(model).items():
+                for kernel, variable in kernels.items() if layer in chosen else ():
+                    size = math.prod(variable.shape)
+                    kept[(layer, kernel)] = (size, size / stage.allocate.rate)
+            total = sum(size for size, _ in kept.values())
+            rates.append(total / sum(k for _, k in kept.values()))
+            continue
         for (layer, kernel), (constraint, variable) in resolve_targets(
             model, stage.target_dict
         ).items():

@@ -8,6 +8,7 @@ import numbers
 import pathlib
 import re
 
+from tfadmm.allocation import METHODS as ALLOCATION_METHODS
 from tfadmm.errors import RecipeError
 from tfadmm.recipes import schema
 from tfadmm.recipes.yaml_source import YamlSyntaxError, parse_yaml
@@ -27,7 +28,9 @@ RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction", "keep_best")
 DISTILL_KEYS = ("temperature", "alpha", "teacher")
 BASELINE_KEYS = ("epochs", "optimizer")
 DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous", "distill")
-STAGE_KEYS = ("name", "targets", "admm", "retrain", "optimizer", "keep_previous", "distill")
+STAGE_KEYS = ("name", "targets", "allocate", "admm", "retrain", "optimizer", "keep_previous",
+              "distill")
+ALLOCATE_KEYS = ("rate", "method", "layers")
 TARGET_KEYS = ("sparsity", "n_m", "binary", "ternary", "bits", "power_of_two", "per_channel")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -257,7 +260,14 @@ def _stage(reader, raw, index, defaults, names):
         if name in names:
             reader.fail(path + ("name",), "a stage name not used before", name)
         names.add(name)
-    targets = _targets(reader, section.get("targets"), path + ("targets",))
+    given = [key for key in ("targets", "allocate") if section.get(key) is not None]
+    targets, allocate = (), None
+    if len(given) != 1:
+        reader.fail(path, "exactly one of targets, allocate", given)
+    elif given == ["targets"]:
+        targets = _targets(reader, section.get("targets"), path + ("targets",))
+    else:
+        allocate = _allocate(reader, section["allocate"], path + ("allocate",))
 
     d = defaults or {}
     admm_raw = _merged(reader, [(d.get("admm"), ("defaults", "admm")),
@@ -309,7 +319,27 @@ def _stage(reader, raw, index, defaults, names):
         "defaults", "keep_previous")
     keep = reader.boolean(keep, keep_path)
     return schema.Stage(name=name or f"stage{index}", targets=targets, admm=admm,
-                        retrain=retrain, keep_previous=bool(keep), distill=distill)
+                        retrain=retrain, keep_previous=bool(keep), distill=distill,
+                        allocate=allocate)
+
+
+def _allocate(reader, value, path):
+    """`allocate: {rate, method, layers}` -> `AllocateSpec` (arguments of `tfadmm.allocate`)."""
+    section = reader.mapping(value, path, ALLOCATE_KEYS, required=True)
+    if section is None:
+        return None
+    rate = reader.number(section.get("rate"), path + ("rate",), low=1, low_open=True)
+    method = reader.string(section.get("method", schema.AllocateSpec.method), path + ("method",),
+                           choices=ALLOCATION_METHODS)
+    layers = section.get("layers")
+    if layers is not None and (not isinstance(layers, list) or not layers or not all(
+            isinstance(p, str) and p for p in layers)):
+        reader.fail(path + ("layers",), "a non-empty list of layer-name patterns", layers)
+        layers = None
+    if rate is None or method is None:
+        return None
+    return schema.AllocateSpec(rate=rate, method=method,
+                               layers=None if layers is None else tuple(layers))
 
 
 def _distill(reader, sources):
@@ -356,6 +386,16 @@ def _check_sparsity_grows(reader, stages):
                     sparsity,
                 )
             seen[pattern] = (sparsity, stage.name)
+
+
+def _check_allocation_data(reader, stages, data):
+    """`method: sensitivity` measures on the validation split: there must be one."""
+    for index, stage in enumerate(stages):
+        if stage.allocate is not None and stage.allocate.method == "sensitivity" and (
+                not data.validation_split):
+            reader.fail(("stages", index, "allocate", "method"),
+                        "uniform or global when data.validation_split is 0 (sensitivity "
+                        "measures on the validation split)", "sensitivity")
 
 
 def _sparsity_of(constraint):
@@ -531,6 +571,7 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
             if stage is not None:
                 stages.append(stage)
         _check_sparsity_grows(reader, stages)
+        _check_allocation_data(reader, stages, data)
 
     distribute, precision, jit_compile = _execution(reader, top)
 

@@ -7,7 +7,9 @@
       checkpoints/         the latest training checkpoints (.keras, with optimizer);
                            the last `keep_checkpoints` (default 2) are kept
       baseline.keras       the dense model the stages start from
-      stages/NN-NAME/      model.keras (ADMM model at the end of the stage), metrics.json
+      stages/NN-NAME/      model.keras (ADMM model at the end of the stage), metrics.json;
+                           allocation.json for a stage that allocates (`allocate:`),
+                           written before it trains and reused on resume
       history.json         baseline and per-stage accuracies
       model.keras          the final, stripped model (plain Keras)
       report.json, report.md
@@ -38,6 +40,7 @@ STATE = "state.json"
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2  # how many of the latest checkpoints a run keeps (`--keep-checkpoints`)
 RECIPE = "recipe.yaml"
+ALLOCATION = "allocation.json"  # a stage's `tfadmm.Allocation`, in its stage directory
 _WRITES = contextvars.ContextVar("tfadmm_run_directory_writes", default=True)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import pathlib
 
 import keras
 import yaml
 
 from tfadmm.admm_model import ADMMModel
+from tfadmm.allocation import Allocation, plan_allocation, select_layers
 from tfadmm.distillation import Distill
 from tfadmm.errors import DataError, ModelError, TfadmmError
 from tfadmm.models.loading import load_file
@@ -17,6 +19,7 @@ from tfadmm.recipes.amendments import check_changes
 from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
 from tfadmm.recipes.run_directory import (
+    ALLOCATION,
     KEEP_CHECKPOINTS,
     RunDirectory,
     load_weights,
@@ -290,8 +293,11 @@ class _Run:
                 project(base)
         monitor = _RunMonitor(self, index, label)
         try:
+            targets = stage.target_dict
+            if stage.allocate is not None and resume is None:
+                targets = self._allocation(index, stage, base, label).targets()
             result = run_stage(
-                base, stage.target_dict,
+                base, targets,
                 lambda phase, epoch: self.splits.train_for_seed(
                     _epoch_seed(self.recipe.seed, (index, phase), epoch)),
                 validation=self.splits.validation, admm=stage.admm, retrain=stage.retrain,
@@ -326,6 +332,27 @@ class _Run:
         self.emit(f"{label}: test accuracy {record['test_accuracy']:.4f} "
                   f"(validation {record['val_accuracy']:.4f}{chosen})")
         return admm
+
+    def _allocation(self, index, stage, base, label):
+        """The stage's `tfadmm.Allocation`: from its run directory, else computed and saved."""
+        path, spec = self.dir.stage_dir(index, stage.name) / ALLOCATION, stage.allocate
+        allocation = None
+        if path.exists():  # a resumed run: exactly the allocation it trained towards
+            allocation = Allocation.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            if (allocation.method, allocation.rate) != (spec.method, spec.rate) or set(
+                    allocation.sparsities) != set(select_layers(_plain(base), spec.layers)):
+                allocation = None  # made for another `allocate:` (--allow-changes)
+        if allocation is None:
+            allocation = plan_allocation(
+                _plain(base), spec.rate, method=spec.method, data=self.splits.validation,
+                layers=spec.layers, on_progress=lambda line: self.emit(f"{label}: {line}"),
+            )
+            write_json(path, allocation.to_dict())
+            if allocation.curves is not None:
+                self.board.write_sensitivity(allocation.curves, f"sensitivity/{stage.name}")
+        self.emit(f"{label}: {allocation.method} allocation at {allocation.achieved_rate:.1f}x: "
+                  + ", ".join(f"{n} {s:.4f}" for n, s in allocation.sparsities.items()))
+        return allocation
 
     def _distill(self, stage, base):
         """The stage's `tfadmm.Distill`, its teacher the stage's input or the baseline."""

@@ -2,7 +2,8 @@
 
 Each section maps one-to-one onto a library call: `model` onto
 `tfadmm.models.get` / `tfadmm.models.load`, `data` onto `tfadmm.data.load`,
-a stage's `targets` and `admm` onto `tfadmm.wrap`, its `retrain` onto
+a stage's `targets` and `admm` onto `tfadmm.wrap` (its `allocate` onto
+`tfadmm.allocate`, whose result are the targets), its `retrain` onto
 `tfadmm.project` and a second `fit`.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tfadmm.allocation import DEFAULT_METHOD
 from tfadmm.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
 from tfadmm.optimizer_spec import OPTIMIZERS as OPTIMIZERS
 from tfadmm.optimizer_spec import SCHEDULES as SCHEDULES
@@ -73,10 +75,24 @@ class DistillSpec:
 
 
 @dataclass(frozen=True)
+class AllocateSpec:
+    """Arguments of `tfadmm.allocate`: the stage's targets, computed when it starts.
+
+    `layers`: layer-name patterns (None: every compressible layer).
+    """
+
+    rate: float
+    method: str = DEFAULT_METHOD
+    layers: tuple | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
     """One progressive stage: ADMM towards `targets`, hard mapping, retraining.
 
     `targets` is a tuple of `(pattern, constraint)` pairs in recipe order;
+    `allocate` (an `AllocateSpec`, else None) replaces them: the runner
+    computes them on the validation split when the stage starts;
     `keep_previous` holds what earlier stages compressed exactly in place;
     `distill` adds knowledge distillation (None: off).
     """
@@ -87,6 +103,7 @@ class Stage:
     retrain: RetrainSpec = RetrainSpec()
     keep_previous: bool = True
     distill: DistillSpec | None = None
+    allocate: AllocateSpec | None = None
 
     @property
     def target_dict(self):
