@@ -208,5 +208,73 @@ def clone(model):
     return copy
 
 
+def stage_epochs(budget, stages):
+    """Splits `budget` epochs over `stages` stages (earlier stages get the remainder last)."""
+    base, extra = divmod(budget, stages)
+    return [base + (1 if i >= stages - extra else 0) for i in range(stages)]
+
+
+def recipe_document(name, stages, *, budget, seed, baseline, take=None, defaults=None):
+    """A recipe as a user writes it: the model file, the data, each stage's targets and epochs.
+
+    Args:
+        name: the recipe's name.
+        stages: `[(stage name, {layer: target spec as in a recipe}), ...]`.
+        budget: epochs for the whole recipe, split evenly over the stages, each
+            stage half ADMM and half masked retraining.
+        seed: the recipe's seed.
+        baseline: the dense model's `.keras` file.
+        take: optional number of training images.
+        defaults: optional recipe `defaults:` section.
+    """
+    document = {
+        "version": 1, "name": name, "seed": seed, "model": {"file": str(baseline)},
+        "data": {"name": "fashion_mnist", "batch_size": BATCH_SIZE,
+                 "validation_split": VALIDATION_SPLIT},
+        "stages": [],
+    }
+    if take:
+        document["data"]["take"] = take
+    if defaults:
+        document["defaults"] = defaults
+    for (stage, targets), epochs in zip(stages, stage_epochs(budget, len(stages)), strict=True):
+        admm_epochs = min(epochs - 1, max(1, round(epochs / 2 + 0.01)))
+        document["stages"].append({"name": stage, "targets": targets,
+                                   "admm": {"epochs": admm_epochs},
+                                   "retrain": {"epochs": epochs - admm_epochs}})
+    return document
+
+
+def run_recipe_document(document, *, tag="", overrides=(), log=print):
+    """Writes `document` to `cache/recipes/` and runs it with `run_recipe` (as `tfadmm run`).
+
+    Returns:
+        `(final model path, record)`: the record has the seconds, the last
+        stage's validation and test accuracy, the recipe's path and, per stage,
+        the candidate it kept and its starting point's validation accuracy.
+    """
+    import yaml
+
+    from tfadmm.recipes import load_recipe, run_recipe
+
+    name = document["name"] + tag
+    path = CACHE / "recipes" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    start = time.perf_counter()
+    result = run_recipe(load_recipe(path, overrides), CACHE / "runs" / name, force=True,
+                        verbose=0, on_event=lambda line: log(f"  {line}")
+                        if "test accuracy" in line else None)
+    last = result.history["stages"][-1]
+    return result.model_path, {
+        "seconds": time.perf_counter() - start,
+        "val_accuracy": last["val_accuracy"], "test_accuracy": last["test_accuracy"],
+        "recipe": str(path.relative_to(HERE.parent)),
+        "stages": [{k: s.get(k) for k in ("name", "chosen", "start_val_accuracy",
+                                          "mapped_val_accuracy", "val_accuracy",
+                                          "test_accuracy")} for s in result.history["stages"]],
+    }
+
+
 def fmt_rate(rate):
     return f"{rate:.0f}x" if rate >= 10 or math.isclose(rate, round(rate)) else f"{rate:.1f}x"

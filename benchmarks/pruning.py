@@ -34,52 +34,29 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import common  # noqa: E402
 import keras  # noqa: E402
-import yaml  # noqa: E402
-
-from tfadmm.recipes import load_recipe, run_recipe  # noqa: E402
 
 METHODS = ("tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", "tfmot", "tfmot-distill")
 DEFAULT_METHODS = ("tfadmm-plain", "tfadmm-distill", "tfmot", "tfmot-distill")
 VENV = common.CACHE / "tfmot-venv"
 
 
-def stage_epochs(budget, stages):
-    """Splits `budget` epochs over `stages` stages (earlier stages get the remainder last)."""
-    base, extra = divmod(budget, stages)
-    return [base + (1 if i >= stages - extra else 0) for i in range(stages)]
-
-
 def recipe_document(method, rate, *, budget, seed, baseline, take=None):
     """The recipe a user would write for one cell: targets and epochs, nothing else tuned."""
     final = common.layer_sparsities(rate)
-    stages = [final] if method == "tfadmm-oneshot" else [common.layer_sparsities(rate / 2), final]
-    document = {
-        "version": 1, "name": f"{method}-{rate:g}x-seed{seed}", "seed": seed,
-        "model": {"file": str(baseline)},
-        "data": {"name": "fashion_mnist", "batch_size": common.BATCH_SIZE,
-                 "validation_split": common.VALIDATION_SPLIT},
-        "defaults": {"distill": method == "tfadmm-distill"},
-        "stages": [],
-    }
-    if take:
-        document["data"]["take"] = take
-    for index, (targets, epochs) in enumerate(zip(stages, stage_epochs(budget, len(stages)),
-                                                  strict=True)):
-        admm_epochs = min(epochs - 1, max(1, round(epochs / 2 + 0.01)))
-        document["stages"].append({
-            "name": f"prune-{rate / 2 ** (len(stages) - 1 - index):g}x",
-            "targets": {name: {"sparsity": float(s)} for name, s in targets.items()},
-            "admm": {"epochs": admm_epochs},
-            "retrain": {"epochs": epochs - admm_epochs},
-        })
-    return document
+    rates = [rate] if method == "tfadmm-oneshot" else [rate / 2, rate]
+    stages = [(f"prune-{r:g}x", {name: {"sparsity": float(s)}
+                                 for name, s in common.layer_sparsities(r).items()})
+              for r in rates]
+    assert stages[-1][1] == {n: {"sparsity": float(s)} for n, s in final.items()}
+    return common.recipe_document(f"{method}-{rate:g}x-seed{seed}", stages, budget=budget,
+                                  seed=seed, baseline=baseline, take=take,
+                                  defaults={"distill": method == "tfadmm-distill"})
 
 
 def run_tfadmm(method, rate, *, budget, seed, take=None, tag="", overrides=(), log=print):
@@ -87,25 +64,9 @@ def run_tfadmm(method, rate, *, budget, seed, take=None, tag="", overrides=(), l
     keras_path, _, _ = common.baseline_paths(tag)
     document = recipe_document(method, rate, budget=budget, seed=seed, baseline=keras_path,
                                take=take)
-    name = document["name"] + tag
-    path = common.CACHE / "recipes" / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    start = time.perf_counter()
-    result = run_recipe(load_recipe(path, overrides), common.CACHE / "runs" / name, force=True,
-                        verbose=0, on_event=lambda line: log(f"  {line}")
-                        if "test accuracy" in line else None)
-    last = result.history["stages"][-1]
-    model = keras.models.load_model(result.model_path)
-    record = {
-        "seconds": time.perf_counter() - start,
-        "val_accuracy": last["val_accuracy"], "test_accuracy": last["test_accuracy"],
-        "rate": common.achieved_rate(model), "recipe": str(path.relative_to(common.HERE.parent)),
-        "stages": [{k: s.get(k) for k in ("name", "chosen", "start_val_accuracy",
-                                          "mapped_val_accuracy", "val_accuracy",
-                                          "test_accuracy")} for s in result.history["stages"]],
-    }
-    return result.model_path, record
+    path, record = common.run_recipe_document(document, tag=tag, overrides=overrides, log=log)
+    record["rate"] = common.achieved_rate(keras.models.load_model(path))
+    return path, record
 
 
 def ensure_venv(log=print):

@@ -26,7 +26,6 @@ import json
 import pathlib
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -37,7 +36,6 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 import tfadmm  # noqa: E402
-from tfadmm.recipes import load_recipe, run_recipe  # noqa: E402
 from tfadmm.recipes.loader import parse_recipe  # noqa: E402
 
 LAYERS = common.LAYERS
@@ -68,27 +66,6 @@ def variants():
     }
 
 
-def recipe_document(name, stages, *, budget, seed, baseline, take=None):
-    from pruning import stage_epochs
-
-    document = {
-        "version": 1, "name": f"quantization-{name.replace(' ', '').replace(',', '-')}-seed{seed}",
-        "seed": seed, "model": {"file": str(baseline)},
-        "data": {"name": "fashion_mnist", "batch_size": common.BATCH_SIZE,
-                 "validation_split": common.VALIDATION_SPLIT},
-        "stages": [],
-    }
-    if take:
-        document["data"]["take"] = take
-    for index, (targets, epochs) in enumerate(zip(stages, stage_epochs(budget, len(stages)),
-                                                  strict=True)):
-        admm_epochs = min(epochs - 1, max(1, round(epochs / 2 + 0.01)))
-        document["stages"].append({"name": f"stage{index + 1}", "targets": targets,
-                                   "admm": {"epochs": admm_epochs},
-                                   "retrain": {"epochs": epochs - admm_epochs}})
-    return document
-
-
 def round_to_nearest(dense, stages):
     """PTQ with tfadmm's projections: every stage's targets mapped at once, no training."""
     model = common.clone(dense)
@@ -117,25 +94,16 @@ def distinct_values(model):
 
 
 def run_cell(name, stages, *, budget, seed, take, tag, log=print):
+    """Runs one variant's recipe with `run_recipe`; returns `(model path, record)`."""
     keras_path, _, _ = common.baseline_paths(tag)
-    document = recipe_document(name, stages, budget=budget, seed=seed, baseline=keras_path,
-                               take=take)
-    path = common.CACHE / "recipes" / f"{document['name']}{tag}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    start = time.perf_counter()
-    result = run_recipe(load_recipe(path), common.CACHE / "runs" / path.stem, force=True,
-                        verbose=0, on_event=lambda line: log(f"  {line}")
-                        if "test accuracy" in line else None)
-    last = result.history["stages"][-1]
-    return result.model_path, {
-        "name": name, "seed": seed, "budget": budget, "seconds": time.perf_counter() - start,
-        "val_accuracy": last["val_accuracy"], "test_accuracy": last["test_accuracy"],
-        "recipe": str(path.relative_to(common.HERE.parent)),
-        "stages": [{k: s.get(k) for k in ("name", "chosen", "start_val_accuracy",
-                                          "mapped_val_accuracy", "val_accuracy",
-                                          "test_accuracy")} for s in result.history["stages"]],
-    }
+    slug = name.replace(" ", "").replace(",", "-")
+    document = common.recipe_document(
+        f"quantization-{slug}-seed{seed}",
+        [(f"stage{i + 1}", targets) for i, targets in enumerate(stages)],
+        budget=budget, seed=seed, baseline=keras_path, take=take)
+    path, record = common.run_recipe_document(document, tag=tag, log=log)
+    record.update(name=name, seed=seed, budget=budget)
+    return path, record
 
 
 def benchmark(dense, splits, *, budget=12, seed=0, take=None, only=None, log=print):
