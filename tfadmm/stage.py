@@ -289,8 +289,7 @@ class _StageRun:
         self.start_val = evaluate_accuracy(wrapped, self.validation)
         self.monitor.measured(START, self.start_val)
         candidate = Candidate(START, self.start_val, wrapped.get_weights())
-        wrapped.set_weights(before)  # also the phase, masks and mapping state
-        wrapped.train_function = None
+        wrapped.set_weights(before)  # also the phase (the next fit retraces), masks, mapping
         return candidate
 
     def _consider(self, candidate):

@@ -66,3 +66,17 @@ def test_a_run_that_crashed_in_retraining_resumes_to_the_same_best_result(finish
     for got, want in zip(keras.models.load_model(resumed.model_path).get_weights(), expected,
                          strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_the_baseline_teaches_every_stage_when_asked(tmp_path):
+    text = RECIPE.replace("defaults: {distill: true}", "defaults: {distill: {teacher: baseline}}")
+    text = text.replace("admm: {epochs: 1,", "admm: {epochs: 0,").replace(
+        "retrain: {epochs: 3,", "retrain: {epochs: 1,")
+    text += "  - name: more\n    targets: {conv*: 0.6, fc*: 0.97}\n    admm: {epochs: 0}\n" \
+            "    retrain: {epochs: 1}\n"
+    result = run_recipe(parse_recipe(text, "teach.yaml"), tmp_path / "run", verbose=0)
+    baseline = keras.models.load_model(result.directory / "baseline.keras").get_weights()
+    stage = keras.models.load_model(result.directory / "stages" / "02-more" / "model.keras")
+    assert stage.distill.get_config()["temperature"] == 4.0
+    for got, want in zip(stage.teacher.get_weights(), baseline, strict=True):
+        np.testing.assert_array_equal(got, want)
