@@ -122,12 +122,7 @@ def fit_alternating(x, codes_fn, initial_scales, iterations, per_channel=False, 
         for step in range(iterations + 1):
             codes = codes_fn(x / _safe(scale)) * support
             distance = _squared_distance(x, codes, scale, support, per_channel)
-            if best is None:
-                best_scale, best = scale, distance
-            else:
-                better = distance < best
-                best_scale = ops.where(better, scale, best_scale)
-                best = ops.where(better, distance, best)
+            best_scale, best = _keep_better(best_scale, best, scale, distance)
             if step == iterations:
                 break
             norm = _group_sum(ops.square(codes), per_channel)
@@ -169,13 +164,16 @@ def grid_scale(x, codes_fn, top, points=GRID_POINTS, per_channel=False, support=
         scale = top * (i / points)
         codes = codes_fn(x / _safe(scale)) * support
         distance = _squared_distance(x, codes, scale, support, per_channel)
-        if best is None:
-            best_scale, best = scale, distance
-        else:
-            better = distance < best
-            best_scale = ops.where(better, scale, best_scale)
-            best = ops.where(better, distance, best)
+        best_scale, best = _keep_better(best_scale, best, scale, distance)
     return best_scale
+
+
+def _keep_better(best_scale, best, scale, distance):
+    """Per group, `(scale, distance)` where it is strictly closer than the best so far."""
+    if best is None:
+        return scale, distance
+    better = distance < best
+    return ops.where(better, scale, best_scale), ops.where(better, distance, best)
 
 
 def uniform_scale(x, m, initial_divisor=1.0, per_channel=False, iterations=5, support=None):
