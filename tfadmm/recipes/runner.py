@@ -59,23 +59,29 @@ class RunResult:
 
 
 class _RunMonitor(StageMonitor):
-    """The run's side of a stage: progress lines, TensorBoard steps, NaN guard, checkpoints."""
+    """The run's side of each epoch: progress lines, TensorBoard steps, Dropout reseeding,
+    NaN guard, checkpoints. One per stage (`index`), or for the dense baseline (None)."""
 
-    def __init__(self, run, index, label):
-        self.run, self.index, self.label = run, index, label
+    def __init__(self, run, label, index=None):
+        self.run, self.label, self.index = run, label, index
         self.stop = StopOnNonFinite()
 
+    def _position(self, phase):
+        return (phase,) if self.index is None else (self.index, phase)
+
     def _phase_label(self, phase):
+        if self.index is None:
+            return self.label
         return f"{self.label}: {'ADMM' if phase == 'admm' else 'retrain'}"
 
     def epoch_begin(self, model, phase, epoch, epochs):
         self.stop.problem = None
-        reseed(model, _epoch_seed(self.run.recipe.seed, (self.index, phase), epoch))
+        reseed(model, _epoch_seed(self.run.recipe.seed, self._position(phase), epoch))
         self.run.emit(f"{self._phase_label(phase)} epoch {epoch + 1}/{epochs}")
-        self.run.board.step = self.run._global_epoch((self.index, phase), epoch)
+        self.run.board.step = self.run._global_epoch(self._position(phase), epoch)
 
     def epoch_end(self, model, phase, epoch):
-        position = (self.index, phase)
+        position = self._position(phase)
         if self.stop.problem is not None:
             raise TfadmmError(non_finite_message(self.run.recipe, model, position, epoch - 1,
                                                  self._phase_label(phase), self.stop.problem))
@@ -262,7 +268,7 @@ class _Run:
             if not resumed or self.amended:
                 compile_classifier(trainer, spec.optimizer.build(spec.epochs, self.steps),
                               self.jit_compile)
-            self._train(trainer, ("baseline",), start, spec.epochs, "baseline: dense training")
+            self._train(trainer, start, spec.epochs)
         elif getattr(trainer, "optimizer", None) is None:
             compile_classifier(trainer, "adam", self.jit_compile)
         self.history["baseline"] = self._accuracies(trainer)
@@ -291,7 +297,7 @@ class _Run:
             base = current if stage.keep_previous else _plain(current)
             if isinstance(base, ADMMModel) and base.phase == "admm":
                 project(base)
-        monitor = _RunMonitor(self, index, label)
+        monitor = _RunMonitor(self, label, index)
         try:
             targets = stage.target_dict
             if stage.allocate is not None and resume is None:
@@ -375,23 +381,18 @@ class _Run:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _train(self, model, position, start, epochs, label):
+    def _train(self, model, start, epochs):
+        """The dense baseline's epochs (stages train through `run_stage`, with the same monitor)."""
+        monitor = _RunMonitor(self, "baseline: dense training")
         for epoch in range(start, epochs):
-            self.emit(f"{label} epoch {epoch + 1}/{epochs}")
-            self.board.step = self._global_epoch(position, epoch)
-            reseed(model, _epoch_seed(self.recipe.seed, position, epoch))  # Dropout, noise...
-            stop = StopOnNonFinite()
+            monitor.epoch_begin(model, "baseline", epoch, epochs)
             model.fit(
-                self.splits.train_for_seed(_epoch_seed(self.recipe.seed, position, epoch)),
+                self.splits.train_for_seed(_epoch_seed(self.recipe.seed, ("baseline",), epoch)),
                 validation_data=self.splits.validation,
                 epochs=1, verbose=self.verbose, shuffle=False,
-                callbacks=[stop, _Progbar(), self.board, *self.callbacks],
+                callbacks=[monitor.stop, _Progbar(), self.board, *self.callbacks],
             )
-            if stop.problem is not None:
-                raise TfadmmError(non_finite_message(self.recipe, model, position, epoch, label,
-                                                     stop.problem))
-            check_finite(model, label)
-            self.dir.commit_checkpoint(model, self.state, (*position, epoch + 1))
+            monitor.epoch_end(model, "baseline", epoch + 1)
 
     def commit(self, model, position):
         """Checkpoints `model` at `position`; best-candidate files no longer named go."""
