@@ -20,6 +20,7 @@ from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
 from tfadmm.recipes.run_directory import (
     ALLOCATION,
+    CHECKPOINTS,
     KEEP_CHECKPOINTS,
     RunDirectory,
     load_weights,
@@ -96,7 +97,7 @@ class _RunMonitor(StageMonitor):
 
     def best_changed(self, candidate):
         slug = candidate.label.replace(" ", "-")
-        name = f"checkpoints/best-{self.index}-{slug}.npz"
+        name = f"{CHECKPOINTS}/best-{self.index}-{slug}.npz"
         save_weights(candidate.weights, self.run.dir.path(name))
         self.run.state["best"] = {"label": candidate.label, "file": name,
                                   "val_accuracy": candidate.val_accuracy}
@@ -329,11 +330,9 @@ class _Run:
         save_model(admm, stage_dir / "model.keras")
         write_json(stage_dir / "metrics.json", record)
         write_json(self.dir.path("history.json"), self.history)
-        best = (self.state.get("best") or {}).get("file")
         self.state.update(completed_stages=index + 1, position=None, best=None, measured={})
         self.dir.write_state(self.state)
-        if best and writes_enabled():
-            self.dir.path(best).unlink(missing_ok=True)
+        self._drop_stale_best()
         chosen = "" if result.chosen == "last" else f", kept: {result.chosen}"
         self.emit(f"{label}: test accuracy {record['test_accuracy']:.4f} "
                   f"(validation {record['val_accuracy']:.4f}{chosen})")
@@ -395,13 +394,17 @@ class _Run:
             monitor.epoch_end(model, "baseline", epoch + 1)
 
     def commit(self, model, position):
-        """Checkpoints `model` at `position`; best-candidate files no longer named go."""
+        """Checkpoints `model` at `position`, then drops best-candidate files no longer named."""
         self.dir.commit_checkpoint(model, self.state, position)
+        self._drop_stale_best()
+
+    def _drop_stale_best(self):
+        """Deletes the best-candidate files the written state no longer names."""
         if not writes_enabled():
             return
         keep = (self.state.get("best") or {}).get("file")
-        for path in self.dir.path("checkpoints").glob("best-*.npz"):
-            if f"checkpoints/{path.name}" != keep:
+        for path in self.dir.path(CHECKPOINTS).glob("best-*.npz"):
+            if f"{CHECKPOINTS}/{path.name}" != keep:
                 path.unlink(missing_ok=True)
 
     def _global_epoch(self, position, epoch):
