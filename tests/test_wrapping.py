@@ -83,12 +83,21 @@ def test_contract_on_every_kind_of_model(build):
     assert _zeros(plain) == {"fc1": 0.75, "fc2": 0.5}
 
 
-def test_rho_grows_once_per_epoch_by_default():
+def test_rho_grows_four_times_an_epoch_by_default():
     x, y = _data(n=100)
     admm = _compile(tfadmm.wrap(_sequential(), {"fc*": tfadmm.Sparsity(0.5)}, rho=0.01))
+    admm.fit(x, y, epochs=3, batch_size=8, validation_split=0.2, verbose=0)
+    assert int(admm.update_interval.numpy()) == 2  # (80 / 8 steps) // 4
+    assert int(admm.admm_step.numpy()) == 30
+    assert np.isclose(admm.rho.numpy(), 0.01 * 1.07**15)
+
+
+def test_updates_per_epoch_spreads_the_updates_over_each_epoch():
+    x, y = _data(n=100)
+    admm = _compile(tfadmm.wrap(_sequential(), {"fc*": tfadmm.Sparsity(0.5)}, rho=0.01,
+                                rho_multiplier=1.3, updates_per_epoch=1))
     admm.fit(x, y, epochs=3, batch_size=32, validation_split=0.2, verbose=0)
     assert int(admm.update_interval.numpy()) == 3  # ceil(80 / 32)
-    assert int(admm.admm_step.numpy()) == 9
     assert np.isclose(admm.rho.numpy(), 0.01 * 1.3**3)
 
 
@@ -260,12 +269,14 @@ def test_stripped_model_loads_without_tfadmm_classes(tmp_path):
 def test_get_config_round_trip():
     admm = tfadmm.wrap(
         _sequential(), {"fc*": tfadmm.Sparsity(0.5)}, rho=0.01, rho_multiplier=1.5, rho_max=1.0,
-        update_every_steps=7,
+        update_every_steps=7, updates_per_epoch=2,
     )
     config = admm.get_config()
     json.dumps(config)
     clone = tfadmm.ADMMModel.from_config(config)
     assert clone.get_config() == config
+    del config["updates_per_epoch"]  # saved before the option existed: once an epoch
+    assert tfadmm.ADMMModel.from_config(config).updates_per_epoch == 1
     state = admm.kernels[0]
     assert tfadmm.KernelState.from_config(state.get_config()).get_config() == state.get_config()
 
@@ -287,8 +298,14 @@ def test_wrap_errors():
     assert _error(
         lambda: tfadmm.wrap(model, {"fc*": tfadmm.Sparsity(0.5)}, update_every_steps=0)
     ) == (
-        "Invalid `update_every_steps`: expected a positive integer or None (once per epoch). "
-        "Received: update_every_steps=0"
+        "Invalid `update_every_steps`: expected a positive integer or None "
+        "(`updates_per_epoch` updates an epoch). Received: update_every_steps=0"
+    )
+    assert _error(
+        lambda: tfadmm.wrap(model, {"fc*": tfadmm.Sparsity(0.5)}, updates_per_epoch=0.5)
+    ) == (
+        "Invalid `updates_per_epoch`: expected a positive integer. "
+        "Received: updates_per_epoch=0.5"
     )
     unbuilt = keras.Sequential([keras.layers.Dense(2)], name="unbuilt")
     assert _error(lambda: tfadmm.wrap(unbuilt, {"*": tfadmm.Sparsity(0.5)})) == (
@@ -310,9 +327,9 @@ def test_per_epoch_update_needs_a_known_epoch_length():
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat()
     admm = _compile(tfadmm.wrap(_sequential(), {"fc*": tfadmm.Sparsity(0.5)}))
     assert _error(lambda: admm.fit(ds, epochs=1, verbose=0)) == (
-        "Cannot tell how many steps an epoch has, to run the ADMM update once per epoch: "
+        "Cannot tell how many steps an epoch has, to spread the Z/U updates over it: "
         "pass `steps_per_epoch` to fit(), or `update_every_steps` to tfadmm.wrap(). "
         "Received: a tf.data.Dataset of infinite cardinality"
     )
-    admm.fit(ds, epochs=1, steps_per_epoch=3, verbose=0)
-    assert int(admm.update_interval.numpy()) == 3
+    admm.fit(ds, epochs=1, steps_per_epoch=8, verbose=0)
+    assert int(admm.update_interval.numpy()) == 2

@@ -24,13 +24,17 @@ from typing import Any
 
 import keras
 
-from tfadmm.admm_model import ADMM, RETRAIN
+from tfadmm.admm_model import (
+    ADMM,
+    DEFAULT_RHO,
+    DEFAULT_RHO_MULTIPLIER,
+    DEFAULT_UPDATES_PER_EPOCH,
+    RETRAIN,
+)
 from tfadmm.mapping import fully_mapped
 from tfadmm.optimizer_spec import OptimizerSpec, build_optimizer
 from tfadmm.wrapping import project, wrap
 
-DEFAULT_RHO = 1e-3
-DEFAULT_RHO_MULTIPLIER = 1.3
 START, MAPPED = "start", "mapped"
 
 
@@ -44,6 +48,7 @@ class ADMMPhase:
 
     epochs: int = 10
     update_every_steps: int | None = None
+    updates_per_epoch: int = DEFAULT_UPDATES_PER_EPOCH
     rho: float = DEFAULT_RHO
     rho_multiplier: float = DEFAULT_RHO_MULTIPLIER
     rho_max: float | None = None
@@ -230,6 +235,7 @@ class _StageRun:
     def start(self, model, targets, distill, freeze):
         wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=self.admm.rho_multiplier,
                        rho_max=self.admm.rho_max, update_every_steps=self.admm.update_every_steps,
+                       updates_per_epoch=self.admm.updates_per_epoch,
                        freeze=freeze, distill=distill)
         if self.validation is not None:
             self._consider(self._start_candidate(wrapped))

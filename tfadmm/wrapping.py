@@ -7,7 +7,12 @@ import numbers
 import keras
 from keras import ops
 
-from tfadmm.admm_model import ADMMModel
+from tfadmm.admm_model import (
+    DEFAULT_RHO,
+    DEFAULT_RHO_MULTIPLIER,
+    DEFAULT_UPDATES_PER_EPOCH,
+    ADMMModel,
+)
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.distillation import Distill, frozen_copy
 from tfadmm.kernel_state import KernelState
@@ -30,14 +35,19 @@ def _check_number(name, value, *, minimum, inclusive=False, allow_none=False):
         )
 
 
+def _positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def wrap(
     model,
     targets,
     *,
-    rho=1e-3,
-    rho_multiplier=1.3,
+    rho=DEFAULT_RHO,
+    rho_multiplier=DEFAULT_RHO_MULTIPLIER,
     rho_max=None,
     update_every_steps=None,
+    updates_per_epoch=DEFAULT_UPDATES_PER_EPOCH,
     freeze=None,
     distill=None,
 ):
@@ -57,8 +67,10 @@ def wrap(
         rho: initial ADMM penalty weight.
         rho_multiplier: rho grows by this factor at every Z/U update (>= 1).
         rho_max: optional cap for rho.
-        update_every_steps: training steps between Z/U updates; None: once
-            per epoch.
+        update_every_steps: training steps between Z/U updates; None: spread
+            `updates_per_epoch` of them over each epoch of `fit`.
+        updates_per_epoch: Z/U updates per epoch when `update_every_steps` is
+            None (4 by default, each growing rho by `rho_multiplier`).
         freeze: optional layer-name patterns whose kernels are held exactly at
             their current values (e.g. layers quantized by an earlier stage).
         distill: optional `tfadmm.Distill`: knowledge distillation from its
@@ -74,14 +86,16 @@ def wrap(
     _check_number("rho", rho, minimum=0)
     _check_number("rho_multiplier", rho_multiplier, minimum=1, inclusive=True)
     _check_number("rho_max", rho_max, minimum=rho, inclusive=True, allow_none=True)
-    if update_every_steps is not None and (
-        isinstance(update_every_steps, bool)
-        or not isinstance(update_every_steps, int)
-        or update_every_steps < 1
-    ):
+    if update_every_steps is not None and not _positive_int(update_every_steps):
         raise ValueError(
             "Invalid `update_every_steps`: expected a positive integer or None "
-            f"(once per epoch). Received: update_every_steps={update_every_steps!r}"
+            "(`updates_per_epoch` updates an epoch). "
+            f"Received: update_every_steps={update_every_steps!r}"
+        )
+    if not _positive_int(updates_per_epoch):
+        raise ValueError(
+            "Invalid `updates_per_epoch`: expected a positive integer. "
+            f"Received: updates_per_epoch={updates_per_epoch!r}"
         )
 
     previous = []
@@ -146,6 +160,7 @@ def wrap(
         rho_multiplier=rho_multiplier,
         rho_max=rho_max,
         update_every_steps=update_every_steps,
+        updates_per_epoch=updates_per_epoch,
     )
     previous_masks = {(s.layer_name, s.kernel_name): s for s, _ in previous}
     for state, variable in admm_model.pairs():

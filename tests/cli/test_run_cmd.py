@@ -47,14 +47,15 @@ def test_validate_ok_prints_the_planned_rate(tiny):
 
 
 def test_validate_warns_when_lr_times_rho_passes_the_optimizers_limit(tiny):
-    tiny.write_text(TINY + "    admm: {epochs: 60, optimizer: {name: sgd, learning_rate: 0.01, "
-                           "momentum: 0.9}}\n")
+    tiny.write_text(TINY + "    admm: {epochs: 60, rho_multiplier: 1.3, updates_per_epoch: 1,\n"
+                           "           optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}}\n")
     result = _invoke("validate", tiny)
     assert result.exit_code == 0, result.output
     assert result.stderr == (
         f"Warning: {tiny}:8: stages[0].admm: learning rate x rho reaches 3.83 at Z/U update 49 "
         "of 60 (rho 383), beyond SGD's stable 3.8 = 2 x (1 + momentum): expect a NaN loss; make "
-        "fewer Z/U updates (update_every_steps), lower rho_multiplier, or set rho_max <= 380\n"
+        "fewer Z/U updates (updates_per_epoch, update_every_steps), lower rho_multiplier, or set "
+        "rho_max <= 380\n"
     )
     assert result.stdout == f"{tiny}: ok (1 stages; pruning rate by stage: half 2.0x)\n"
 

@@ -14,6 +14,7 @@ stages:
       epochs: 60
       rho: 1.0e-3
       rho_multiplier: 1.3
+      updates_per_epoch: 1
       optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}
 """
 
@@ -29,7 +30,8 @@ def test_sixty_updates_at_rho_x1_3_pass_sgds_limit_at_update_49():
     assert stability_warnings(parse_recipe(ONCE_AN_EPOCH, "x.yaml")) == [
         "x.yaml:9: stages[0].admm: learning rate x rho reaches 3.83 at Z/U update 49 of 60 "
         "(rho 383), beyond SGD's stable 3.8 = 2 x (1 + momentum): expect a NaN loss; make fewer "
-        "Z/U updates (update_every_steps), lower rho_multiplier, or set rho_max <= 380"
+        "Z/U updates (updates_per_epoch, update_every_steps), lower rho_multiplier, or set "
+        "rho_max <= 380"
     ]
 
 

@@ -23,7 +23,8 @@ DATA_SOURCES = ("auto", "tfds", "idx", "npz", "folder")
 OPTIMIZER_KEYS = (
     "name", "learning_rate", "momentum", "weight_decay", "schedule", "decay_epochs", "decay_rate",
 )
-ADMM_KEYS = ("epochs", "update_every_steps", "rho", "rho_multiplier", "rho_max", "optimizer")
+ADMM_KEYS = ("epochs", "update_every_steps", "updates_per_epoch", "rho", "rho_multiplier",
+             "rho_max", "optimizer")
 RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction", "keep_best")
 DISTILL_KEYS = ("temperature", "alpha", "teacher")
 BASELINE_KEYS = ("epochs", "optimizer")
@@ -295,6 +296,8 @@ def _stage(reader, raw, index, defaults, names):
         epochs=get(admm_raw, "epochs", admm_default.epochs, low=0, integer=True),
         update_every_steps=get(admm_raw, "update_every_steps", admm_default.update_every_steps,
                                low=1, integer=True, none_ok=True),
+        updates_per_epoch=get(admm_raw, "updates_per_epoch", admm_default.updates_per_epoch,
+                              low=1, integer=True),
         rho=get(admm_raw, "rho", admm_default.rho, low=0, low_open=True),
         rho_multiplier=get(admm_raw, "rho_multiplier", admm_default.rho_multiplier, low=1),
         rho_max=get(admm_raw, "rho_max", admm_default.rho_max, low=0, low_open=True,

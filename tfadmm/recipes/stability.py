@@ -66,7 +66,8 @@ def stability_warnings(recipe, steps=None):
         if not per_epoch and steps is None:
             continue
         phase_steps = steps or 1
-        interval = phase_steps if per_epoch else spec.update_every_steps
+        interval = (max(1, phase_steps // spec.updates_per_epoch) if per_epoch
+                    else spec.update_every_steps)
         updates = spec.epochs * phase_steps // interval
         optimizer = spec.optimizer.build(spec.epochs, phase_steps)
         limit = sgd_limit(spec.optimizer.momentum)
@@ -82,8 +83,8 @@ def stability_warnings(recipe, steps=None):
                     f"{reader.where(path)}: {format_path(path)}: learning rate x rho reaches "
                     f"{rate * rho:.3g} at Z/U update {update} of {updates} (rho {rho:.3g}), "
                     f"beyond SGD's stable {limit:.3g} = 2 x (1 + momentum): expect a NaN loss; "
-                    f"make fewer Z/U updates (update_every_steps), lower rho_multiplier, or set "
-                    f"rho_max <= {limit / rate:.3g}"
+                    "make fewer Z/U updates (updates_per_epoch, update_every_steps), lower "
+                    f"rho_multiplier, or set rho_max <= {limit / rate:.3g}"
                 )
                 break
     return warnings
