@@ -78,6 +78,12 @@ def layer_sparsities(rate, kept=ECCV_KEPT, sizes=LAYER_SIZES):
     return out
 
 
+def kept_shares(model, layers=LAYERS):
+    """`{layer: share of its kernel weights that are non-zero}`."""
+    kernels = {n: keras.ops.convert_to_numpy(model.get_layer(n).kernel) for n in layers}
+    return {n: int(np.count_nonzero(k)) / k.size for n, k in kernels.items()}
+
+
 def achieved_rate(model, layers=LAYERS):
     """Total kernel weights / non-zero kernel weights of `layers`."""
     kernels = [keras.ops.convert_to_numpy(model.get_layer(n).kernel) for n in layers]
@@ -219,7 +225,8 @@ def recipe_document(name, stages, *, budget, seed, baseline, take=None, defaults
 
     Args:
         name: the recipe's name.
-        stages: `[(stage name, {layer: target spec as in a recipe}), ...]`.
+        stages: `[(stage name, {layer: target spec as in a recipe}), ...]`; instead
+            of the targets, `{"allocate": {...}}` as a recipe stage gives it.
         budget: epochs for the whole recipe, split evenly over the stages, each
             stage half ADMM and half masked retraining.
         seed: the recipe's seed.
@@ -239,7 +246,9 @@ def recipe_document(name, stages, *, budget, seed, baseline, take=None, defaults
         document["defaults"] = defaults
     for (stage, targets), epochs in zip(stages, stage_epochs(budget, len(stages)), strict=True):
         admm_epochs = min(epochs - 1, max(1, round(epochs / 2 + 0.01)))
-        document["stages"].append({"name": stage, "targets": targets,
+        # A stage gives its per-layer targets, or `{"allocate": {...}}` for tfadmm to derive them.
+        body = targets if set(targets) == {"allocate"} else {"targets": targets}
+        document["stages"].append({"name": stage, **body,
                                    "admm": {"epochs": admm_epochs},
                                    "retrain": {"epochs": epochs - admm_epochs}})
     return document

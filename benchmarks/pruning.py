@@ -14,6 +14,9 @@ the CLI does. Methods:
   each, each stage half ADMM and half masked retraining; `distill: false`;
 - `tfadmm-distill`: the same with `distill: true` (teacher: each stage's input);
 - `tfadmm-oneshot`: one stage with the whole budget, `distill: false`;
+- `tfadmm-uniform`, `tfadmm-global`, `tfadmm-sensitivity`: as `tfadmm-plain`, but
+  each stage says only its overall rate and lets `allocate:` choose the per-layer
+  sparsities by that method (`tfadmm-plain` uses ECCV 2018's hand proportions);
 - `tfmot`: `prune_low_magnitude` + `PolynomialDecay` in its own virtualenv
   (`peer_tfmot.py`, made here on first use under `benchmarks/cache/tfmot-venv`),
   the epoch with the best validation accuracy kept after its schedule ends;
@@ -24,6 +27,8 @@ No choice ever looks at the test set.
 
     python benchmarks/pruning.py --rates 10 40 100 246 --budget 30 --seeds 0 1
     python benchmarks/pruning.py --quick
+    python benchmarks/pruning.py --rates 246 --methods tfadmm-plain tfadmm-uniform \
+        tfadmm-global tfadmm-sensitivity      # per-layer rate allocation
 """
 
 from __future__ import annotations
@@ -41,19 +46,26 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import common  # noqa: E402
 import keras  # noqa: E402
 
-METHODS = ("tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", "tfmot", "tfmot-distill")
+# tfadmm-<allocation method>: per-layer rates from `allocate:` instead of ECCV's proportions.
+ALLOCATIONS = ("tfadmm-uniform", "tfadmm-global", "tfadmm-sensitivity")
+METHODS = ("tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", *ALLOCATIONS, "tfmot",
+           "tfmot-distill")
 DEFAULT_METHODS = ("tfadmm-plain", "tfadmm-distill", "tfmot", "tfmot-distill")
 VENV = common.CACHE / "tfmot-venv"
 
 
 def recipe_document(method, rate, *, budget, seed, baseline, take=None):
     """The recipe a user would write for one cell: targets and epochs, nothing else tuned."""
-    final = common.layer_sparsities(rate)
     rates = [rate] if method == "tfadmm-oneshot" else [rate / 2, rate]
-    stages = [(f"prune-{r:g}x", {name: {"sparsity": float(s)}
-                                 for name, s in common.layer_sparsities(r).items()})
-              for r in rates]
-    assert stages[-1][1] == {n: {"sparsity": float(s)} for n, s in final.items()}
+    if method in ALLOCATIONS:
+        allocation = method.removeprefix("tfadmm-")
+        stages = [(f"prune-{r:g}x", {"allocate": {"rate": float(r), "method": allocation,
+                                                  "layers": list(common.LAYERS)}})
+                  for r in rates]
+    else:
+        stages = [(f"prune-{r:g}x", {name: {"sparsity": float(s)}
+                                     for name, s in common.layer_sparsities(r).items()})
+                  for r in rates]
     return common.recipe_document(f"{method}-{rate:g}x-seed{seed}", stages, budget=budget,
                                   seed=seed, baseline=baseline, take=take,
                                   defaults={"distill": method == "tfadmm-distill"})
@@ -65,7 +77,9 @@ def run_tfadmm(method, rate, *, budget, seed, take=None, tag="", overrides=(), l
     document = recipe_document(method, rate, budget=budget, seed=seed, baseline=keras_path,
                                take=take)
     path, record = common.run_recipe_document(document, tag=tag, overrides=overrides, log=log)
-    record["rate"] = common.achieved_rate(keras.models.load_model(path))
+    model = keras.models.load_model(path)
+    record["rate"] = common.achieved_rate(model)
+    record["kept"] = common.kept_shares(model)
     return path, record
 
 

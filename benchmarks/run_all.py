@@ -1,9 +1,9 @@
-"""Regenerates benchmarks/RESULTS.md: pruning, quantization, training cost, export size.
+"""Regenerates benchmarks/RESULTS.md: pruning, quantization, training cost, export size, allocation.
 
     python benchmarks/run_all.py            # the full run (see RESULTS.md for its time)
     python benchmarks/run_all.py --quick    # subsets and 1-2 epochs: a smoke run of every part
 
-Each section can be skipped (`--skip pruning quantization cost export`); a
+Each section can be skipped (`--skip pruning quantization cost export allocation`); a
 skipped section keeps the text it had in RESULTS.md. Pruning records are also
 kept in `benchmarks/cache/pruning.json`, and each finished pruning cell in
 `benchmarks/cache/pruning-parts/`: a rerun with the same settings keeps those
@@ -32,7 +32,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 RESULTS = common.HERE / "RESULTS.md"
-SECTIONS = ("pruning", "quantization", "cost", "export")
+SECTIONS = ("pruning", "quantization", "cost", "export", "allocation")
 
 
 def guarded(name, function, *args):
@@ -173,6 +173,70 @@ def render_pruning(records, baseline, args):
     return "\n".join(lines)
 
 
+# -- allocation ------------------------------------------------------------------
+
+
+def allocation_section(args, baseline):
+    """Hand proportions (the pruning table's `tfadmm-plain` cells) vs `allocate:` methods."""
+    import shutil
+
+    import pruning
+
+    parts = args.allocation_json.parent / f"{args.allocation_json.stem}-parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    for rate in args.allocation_rates:
+        for seed in args.seeds:
+            name = f"tfadmm-plain-{rate:g}x-seed{seed}.json"
+            source = args.pruning_json.parent / f"{args.pruning_json.stem}-parts" / name
+            if source.exists() and not (parts / name).exists():
+                shutil.copyfile(source, parts / name)  # the same recipe: run once
+    argv = ["--budget", str(args.budget), "--seeds", *map(str, args.seeds),
+            "--rates", *map(str, args.allocation_rates), "--out", str(args.allocation_json),
+            "--jobs", str(args.jobs), "--methods", "tfadmm-plain", *pruning.ALLOCATIONS]
+    if args.take:
+        argv += ["--take", str(args.take)]
+    if args.kept_only:
+        argv += ["--kept-only"]
+    return render_allocation(pruning.main(argv), baseline, args)
+
+
+def render_allocation(records, baseline, args):
+    import pruning
+
+    base = baseline["test_accuracy"]
+    cells = _cells(records)
+    seeds = sorted({r["seed"] for r in records})
+    lines = [
+        "The pruning table's tfadmm recipe (two stages, half the rate then the rate, "
+        f"{args.budget} epochs, shipped defaults), with the per-layer sparsities chosen four "
+        "ways: `hand` is ECCV 2018's proportions scaled to the rate (`tfadmm-plain` above); "
+        "the others give each stage only `allocate: {rate, method, layers: [conv1, conv2, fc1, "
+        "fc2]}`, computed by tfadmm on the validation split when the stage starts. Seeds "
+        f"{', '.join(map(str, seeds)) or '-'}; kept: each layer's non-zero share at the end "
+        "(first seed).",
+        "",
+        "| rate | allocation | test accuracy | drop (pp) | validation | achieved rate | "
+        "kept conv1 / conv2 / fc1 / fc2 |",
+        "|--:|---|--:|--:|--:|--:|---|",
+    ]
+    for rate in sorted({r for r, _ in cells}):
+        for method in ("tfadmm-plain", *pruning.ALLOCATIONS):
+            rs = [cells[rate, method][s] for s in seeds if s in cells.get((rate, method), {})]
+            if not rs:
+                continue
+            tests = [r["test_accuracy"] for r in rs]
+            each = f" ({' / '.join(f'{t:.2%}' for t in tests)})" if len(rs) > 1 else ""
+            kept = rs[0].get("kept")
+            kept = " / ".join(f"{kept[n]:.2%}" for n in common.LAYERS) if kept else "-"
+            name = "hand" if method == "tfadmm-plain" else method.removeprefix("tfadmm-")
+            lines.append(
+                f"| {common.fmt_rate(rate)} | {name} | {_mean(tests):.2%}{each} | "
+                f"{100 * (base - _mean(tests)):.2f} | "
+                f"{_mean([r['val_accuracy'] for r in rs]):.2%} | "
+                f"{_mean([r['rate'] for r in rs]):.1f}x | {kept} |")
+    return "\n".join(lines)
+
+
 # -- quantization ----------------------------------------------------------------
 
 
@@ -258,6 +322,7 @@ TITLES = {
     "quantization": "2. Quantization quality: LeNet-5, Fashion-MNIST",
     "cost": "3. Training cost",
     "export": "4. Export size",
+    "allocation": "5. Per-layer rate allocation: LeNet-5, full Fashion-MNIST",
 }
 
 
@@ -308,6 +373,8 @@ def parse_args(argv=None):
                         help="render the pruning cells already finished; run no new ones")
     parser.add_argument("--quantization-budget", type=int, default=12,
                         help="epochs per quantization cell")
+    parser.add_argument("--allocation-rates", type=float, nargs="+", default=[40, 100, 246],
+                        help="rates of the allocation section")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -316,6 +383,7 @@ def parse_args(argv=None):
         args.budget = args.budget or 4
         args.seeds = args.seeds or [0]
         args.rates = args.rates or [10, 246]
+        args.allocation_rates = [246]
         args.quantization_budget = 2
         if args.out == RESULTS:
             args.out = common.CACHE / "RESULTS-quick.md"
@@ -325,6 +393,7 @@ def parse_args(argv=None):
     tag = f"-take{args.take}" if args.take else ""
     args.pruning_json = common.CACHE / f"pruning{tag}.json"
     args.quantization_json = common.CACHE / f"quantization{tag}.json"
+    args.allocation_json = common.CACHE / f"allocation{tag}.json"
     return args
 
 
@@ -371,6 +440,9 @@ def main(argv=None):
     if "export" not in args.skip and records:
         log("export")
         sections["export"] = guarded("export", export_section, args, records)
+    if "allocation" not in args.skip:
+        log("allocation")
+        sections["allocation"] = guarded("allocation", allocation_section, args, baseline)
     header = None if "pruning" not in args.skip else previous_header(args.out)
     write_results(args.out, sections, command, (time.time() - start) / 60, header)
     log(f"wrote {args.out}")
