@@ -187,7 +187,7 @@ def latencies(models, *, repeats, warmup=5):
         for name, model in models.items()
     }
     times = {name: {key: [] for key in r} for name, r in runners.items()}
-    for name, r in runners.items():
+    for r in runners.values():
         for run in r.values():
             for _ in range(warmup):
                 run()
