@@ -116,6 +116,7 @@ def export(
     preprocessing=None,
     overwrite=False,
     measure_dense=True,
+    shrink=False,
 ):
     """Writes `model` to `path` in a compact format.
 
@@ -133,6 +134,9 @@ def export(
         overwrite: replace an existing `path`.
         measure_dense: also write a dense SavedModel to a temporary folder and
             record its size (`ExportResult.dense_savedmodel_bytes`).
+        shrink: first remove the filters and channels that structured pruning
+            made unnecessary (`tfadmm.surgery.shrink`): a smaller, faster model
+            with the same outputs.
 
     Returns:
         An `ExportResult`.
@@ -173,6 +177,10 @@ def export(
             f"Received: preprocessing={preprocessing!r}"
         )
     model = _plain(model)
+    if shrink:
+        from tfadmm.surgery import shrink as shrink_model
+
+        model = shrink_model(model)
     report = build_report(model)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)

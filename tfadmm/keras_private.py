@@ -42,6 +42,21 @@ def seed_generators_of(layer):
     return list(getattr(layer, "_seed_generators", ()))
 
 
+def producing_node(tensor):
+    """`(layer, node)`: the call that produced a symbolic `KerasTensor` of a functional graph."""
+    history = tensor._keras_history
+    return history.operation, history.operation._inbound_nodes[history.node_index]
+
+
+def functional_graph_of(model):
+    """The functional model that runs `model` (a Sequential's inner one), or None."""
+    if isinstance(model, keras.Sequential):
+        return getattr(model, "_functional", None)
+    if isinstance(model, keras.Model) and hasattr(model, "_operations"):
+        return model
+    return None
+
+
 def check():
     """Raises `RuntimeError` naming every private Keras API above that this Keras lacks."""
     missing = [

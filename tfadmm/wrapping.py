@@ -208,7 +208,7 @@ def project(model, fraction=None):
     return model
 
 
-def strip(model):
+def strip(model, shrink=False):
     """Returns the wrapped plain Keras model, with its compressed weights.
 
     The result holds no tfadmm class: `keras.models.load_model` reads it
@@ -219,14 +219,21 @@ def strip(model):
 
     Args:
         model: an `ADMMModel` from `tfadmm.wrap`.
+        shrink: also remove the filters and channels that pruning made
+            unnecessary (`FilterSparsity`, `ChannelSparsity`): returns a new,
+            smaller model with the same outputs (`tfadmm.surgery.shrink`).
 
     Returns:
-        The original `keras.Model`.
+        The original `keras.Model`, or its shrunk copy.
     """
     _check_admm_model(model, "strip")
     if not fully_mapped(model):
         project(model)
     model.apply_masks()
+    if shrink:
+        from tfadmm.surgery import shrink as shrink_model
+
+        return shrink_model(model.model)
     return model.model
 
 

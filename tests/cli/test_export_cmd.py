@@ -130,3 +130,19 @@ def test_include_preprocessing_needs_a_recipe(model_file, tmp_path):
         f"--recipe, or a run directory with its recipe.yaml. Received: {model_file}\n"
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_export_shrink_removes_pruned_units(tmp_path):
+    import keras
+
+    import tfadmm
+
+    source = tmp_path / "filters.keras"
+    tfadmm.strip(pruned(targets={"fc1": tfadmm.FilterSparsity(0.5)})[0]).save(source)
+    out = tmp_path / "small.keras"
+    args = ["export", str(source), "--format", "keras", "--output", str(out), "--shrink"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    small = keras.models.load_model(out)
+    assert small.get_layer("fc1").units == 16
+    assert small.get_layer("fc2").get_weights()[0].shape == (16, 3)

@@ -78,8 +78,8 @@ def test_target_specs():
     assert _errors(text) == [
         "x.yaml:13: stages[0].targets.fc1.n_m: expected either sparsity or n_m, not both. "
         "Received: [2, 4]",
-        "x.yaml:16: stages[1].targets.conv*: expected a sparsity, n_m, binary, ternary, bits "
-        "or power_of_two target. Received: {}",
+        "x.yaml:16: stages[1].targets.conv*: expected a sparsity, n_m, filters, channels, "
+        "binary, ternary, bits or power_of_two target. Received: {}",
         "x.yaml:17: stages[1].targets.fc1.n_m: expected a pair [n, m] of integers with "
         "1 <= n < m. Received: [4, 4]",
     ]
@@ -225,4 +225,29 @@ def test_data_normalize_maps_onto_data_load():
     assert parse_recipe(text, "x.yaml").data.normalize is False
     assert _errors(GOOD.replace("take: 512}", "take: 512, normalize: 0}")) == [
         "x.yaml:4: data.normalize: expected true or false. Received: 0"
+    ]
+
+
+def test_structured_targets():
+    from tfadmm import ChannelSparsity, FilterSparsity, Quantize
+
+    text = GOOD.replace("conv*: {sparsity: 0.5}", "conv*: {filters: 0.5}").replace(
+        "fc1: 0.9", "fc1: {channels: 0.25}"
+    ).replace("conv*: {sparsity: 0.8}", "conv*: {filters: 0.75, bits: 8}")
+    one, two = parse_recipe(text, "x.yaml").stages
+    assert one.target_dict == {"conv*": FilterSparsity(0.5), "fc1": ChannelSparsity(0.25)}
+    assert two.target_dict["conv*"] == FilterSparsity(0.75) & Quantize(8)
+
+
+def test_structured_target_errors():
+    text = GOOD.replace("conv*: {sparsity: 0.5}", "conv*: {filters: 1.5}").replace(
+        "fc1: 0.9", "fc1: {channels: 0.5, sparsity: 0.5}"
+    ).replace("conv*: {sparsity: 0.8}", "conv*: {filters: 0.5, channels: 0.5}")
+    assert _errors(text) == [
+        "x.yaml:12: stages[0].targets.conv*.filters: expected a number in [0, 1). "
+        "Received: 1.5",
+        "x.yaml:13: stages[0].targets.fc1.channels: expected one of sparsity, n_m, filters, "
+        "channels, not channels and sparsity. Received: 0.5",
+        "x.yaml:16: stages[1].targets.conv*.filters: expected one of sparsity, n_m, filters, "
+        "channels, not channels and filters. Received: 0.5",
     ]

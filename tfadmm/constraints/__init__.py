@@ -15,11 +15,14 @@ from tfadmm.constraints.quantization import (
 )
 from tfadmm.constraints.registry import get
 from tfadmm.constraints.sparsity import Sparsity, project_sparsity, top_k_mask
+from tfadmm.constraints.structured import ChannelSparsity, FilterSparsity, project_slices
 
 __all__ = [
     "Binary",
     "Chain",
+    "ChannelSparsity",
     "Constraint",
+    "FilterSparsity",
     "NMSparsity",
     "PowerOfTwo",
     "Projection",
@@ -31,6 +34,7 @@ __all__ = [
     "project_binary",
     "project_n_m",
     "project_power_of_two",
+    "project_slices",
     "project_quantize",
     "project_sparsity",
     "project_ternary",

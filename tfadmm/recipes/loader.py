@@ -32,7 +32,8 @@ DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous", "distill")
 STAGE_KEYS = ("name", "targets", "allocate", "admm", "retrain", "optimizer", "keep_previous",
               "distill")
 ALLOCATE_KEYS = ("rate", "method", "layers")
-TARGET_KEYS = ("sparsity", "n_m", "binary", "ternary", "bits", "power_of_two", "per_channel")
+TARGET_KEYS = ("sparsity", "n_m", "filters", "channels", "binary", "ternary", "bits",
+               "power_of_two", "per_channel")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -198,6 +199,7 @@ def _constraint(reader, value, path):
             reader.fail(path + ("n_m",), "either sparsity or n_m, not both", nm)
         else:
             pruning = reader.build(path + ("n_m",), constraints.NMSparsity, nm[0], nm[1])
+    pruning = _structured(reader, spec, path, pruning)
     chosen = [k for k in ("binary", "ternary", "bits", "power_of_two") if k in spec]
     if len(chosen) > 1:
         reader.fail(path, "at most one of binary, ternary, bits, power_of_two", sorted(chosen))
@@ -220,12 +222,34 @@ def _constraint(reader, value, path):
         reader.fail(path + ("per_channel",), "per_channel only with a quantizer", True)
     if pruning is None and quantizer is None:
         if len(reader.errors) == errors_before:
-            reader.fail(path, "a sparsity, n_m, binary, ternary, bits or power_of_two target",
+            reader.fail(path, "a sparsity, n_m, filters, channels, binary, ternary, bits or "
+                        "power_of_two target",
                         value)
         return None
     if pruning is not None and quantizer is not None:
         return pruning & quantizer
     return pruning or quantizer
+
+
+def _structured(reader, spec, path, pruning):
+    """`filters: s` / `channels: s`: whole filters or input channels pruned (one pruning key)."""
+    from tfadmm import constraints
+
+    for key, cls in (("filters", constraints.FilterSparsity),
+                     ("channels", constraints.ChannelSparsity)):
+        if key not in spec:
+            continue
+        others = [k for k in ("sparsity", "n_m", "filters", "channels") if k in spec and k != key]
+        s = reader.number(spec[key], path + (key,), low=0, high=1, high_open=True)
+        if s is None:
+            continue
+        if others:
+            if key == "filters" or "filters" not in others:
+                reader.fail(path + (key,), "one of sparsity, n_m, filters, channels, not "
+                            f"{' and '.join(sorted([key, *others]))}", spec[key])
+            continue
+        pruning = reader.build(path + (key,), cls, s)
+    return pruning
 
 
 def _targets(reader, value, path):
