@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from tfadmm import encoding
+from tfadmm import encoding, surgery
 from tfadmm.data.specs import Normalization
 from tfadmm.errors import ModelError, TfadmmError
 from tfadmm.report import build_report
@@ -178,9 +178,7 @@ def export(
         )
     model = _plain(model)
     if shrink:
-        from tfadmm.surgery import shrink as shrink_model
-
-        model = shrink_model(model)
+        model = surgery.shrink(model)
     report = build_report(model)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)

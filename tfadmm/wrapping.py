@@ -7,6 +7,7 @@ import numbers
 import keras
 from keras import ops
 
+from tfadmm import surgery
 from tfadmm.admm_model import (
     DEFAULT_RHO,
     DEFAULT_RHO_MULTIPLIER,
@@ -231,9 +232,7 @@ def strip(model, shrink=False):
         project(model)
     model.apply_masks()
     if shrink:
-        from tfadmm.surgery import shrink as shrink_model
-
-        return shrink_model(model.model)
+        return surgery.shrink(model.model)
     return model.model
 
 
