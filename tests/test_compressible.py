@@ -1,7 +1,12 @@
 import keras
 import pytest
 
-from tfadmm.compressible import compressible_kernels, find_compressible_layers
+from tfadmm.compressible import (
+    compressible_kernels,
+    find_compressible_layers,
+    iter_layers,
+    named_layers,
+)
 
 
 def _built(layer, shape):
@@ -53,3 +58,17 @@ def test_nested_models_are_walked():
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="inner_fc")])
     outer = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2, name="head")])
     assert list(find_compressible_layers(outer)) == ["inner_fc", "head"]
+
+
+def test_layers_inside_layers_are_named_owner_slash_name():
+    """Two attention layers each hold EinsumDense layers named `query`, `key`, ..."""
+    inputs = keras.Input((4, 8))
+    x = inputs
+    for i in range(2):
+        x = keras.layers.MultiHeadAttention(2, 4, name=f"block{i}_attention")(x, x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    names = list(find_compressible_layers(model))
+    assert sorted(names) == sorted(
+        [f"block{i}_attention/{part}" for i in range(2)
+         for part in ("query", "key", "value", "attention_output")] + ["head"])
+    assert [layer for _, layer in named_layers(model)] == iter_layers(model)  # Keras' order

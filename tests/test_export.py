@@ -87,6 +87,17 @@ def test_savedmodel_serves_without_tfadmm_or_keras(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), plain(x), atol=1e-5, rtol=0)
 
 
+def test_savedmodel_keeps_scalar_variables_scalar(tmp_path):
+    """A `Normalization` layer (EfficientNet's stem) holds a 0-d `count` variable."""
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, name="fc")(keras.layers.Normalization()(inputs))
+    model = keras.Model(inputs, x)
+    assert any(len(v.shape) == 0 for v in model.variables)
+    tfadmm.export(model, tmp_path / "sm", measure_dense=False)
+    x = batch((4,))
+    np.testing.assert_allclose(_serve(tmp_path / "sm", x), model(x), rtol=1e-5, atol=1e-5)
+
+
 def test_keras_format_round_trips(tmp_path):
     _, plain = pruned()
     result = tfadmm.export(plain, tmp_path / "m.keras", "keras", measure_dense=False)

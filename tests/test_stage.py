@@ -95,3 +95,53 @@ def test_bad_phase_settings_are_refused():
     with pytest.raises(ValueError) as info:
         tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(), retrain={})
     assert str(info.value) == "Invalid `retrain`: expected a tfadmm.RetrainPhase. Received: {}"
+
+
+def _bn_model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((6,), name="features"),
+        keras.layers.Dense(32, name="fc1"),
+        keras.layers.BatchNormalization(name="fc1_bn"),
+        keras.layers.Activation("relu"),
+        keras.layers.Dense(3, name="fc2"),
+    ], name="tiny_bn")
+
+
+class _BatchNormAtMapping(StageMonitor):
+    def mapped(self, model):
+        self.weights = model.get_weights()
+
+
+@pytest.mark.parametrize("recalibrate", [False, True])
+def test_recalibrate_bn_re_estimates_batch_norms_before_start_and_mapped(recalibrate):
+    train, val = _data(), _data(64, seed=1)
+    monitor = _BatchNormAtMapping()
+    result = tfadmm.run_stage(
+        _bn_model(), {"fc*": tfadmm.Sparsity(0.8)}, train, validation=val,
+        admm=tfadmm.ADMMPhase(epochs=1, update_every_steps=3),
+        retrain=tfadmm.RetrainPhase(epochs=1, recalibrate_bn=recalibrate), monitor=monitor)
+    # `mapped`: the statistics are those of the mapped weights on the training data.
+    result.model.set_weights(monitor.weights)
+    bn = result.model.model.get_layer("fc1_bn")
+    before = [np.array(v) for v in (bn.moving_mean, bn.moving_variance)]
+    tfadmm.recalibrate_batchnorm(result.model, train, steps=200)
+    after = [np.array(v) for v in (bn.moving_mean, bn.moving_variance)]
+    same = all(np.allclose(b, a, rtol=1e-5, atol=1e-6) for b, a in zip(before, after,
+                                                                       strict=True))
+    assert same == recalibrate
+    # `start`: the hard-mapped model, recalibrated (or not) before it is evaluated.
+    mapped = tfadmm.project(tfadmm.wrap(_bn_model(), {"fc*": tfadmm.Sparsity(0.8)}))
+    if recalibrate:
+        tfadmm.recalibrate_batchnorm(mapped, train)
+    plain = tfadmm.stage.compile_classifier(tfadmm.strip(mapped), "adam")
+    expected = plain.evaluate(val, verbose=0, return_dict=True)["accuracy"]
+    assert result.start_val_accuracy == pytest.approx(expected)
+
+
+def test_recalibrate_bn_must_be_a_bool():
+    with pytest.raises(ValueError) as info:
+        tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(),
+                         retrain=tfadmm.RetrainPhase(recalibrate_bn="yes"))
+    assert str(info.value) == (
+        "Invalid `retrain.recalibrate_bn`: expected True or False. Received: 'yes'")

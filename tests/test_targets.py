@@ -42,8 +42,20 @@ def test_pattern_matching_nothing():
 
 def test_layer_without_kernel():
     assert _message(_model(), {"pool1": Sparsity(0.5)}) == (
-        "targets['pool1']: layer 'pool1' (MaxPooling2D) has no compressible kernel. "
-        "Compressible layers: conv1, fc1, fc2"
+        "targets['pool1']: layer 'pool1' (MaxPooling2D) has no compressible kernel: expected a "
+        "layer with a `kernel` (Dense, EinsumDense, Conv*, DepthwiseConv*), `depthwise_kernel` "
+        "and `pointwise_kernel` (SeparableConv*), or a `compressible_kernels()` method "
+        "returning {name: keras.Variable}. Compressible layers: conv1, fc1, fc2"
+    )
+
+
+def test_pattern_matching_only_layers_without_a_kernel_names_them():
+    assert _message(_model(), {"*l*": Sparsity(0.5)}) == (
+        "targets['*l*']: the pattern matches no compressible layer, only layers without one: "
+        "'pool1' (MaxPooling2D), 'flatten' (Flatten); expected a layer with a `kernel` (Dense, "
+        "EinsumDense, Conv*, DepthwiseConv*), `depthwise_kernel` and `pointwise_kernel` "
+        "(SeparableConv*), or a `compressible_kernels()` method returning "
+        "{name: keras.Variable}. Compressible layers: conv1, fc1, fc2"
     )
 
 

@@ -9,6 +9,7 @@ from tfadmm.allocation import (
     plan_allocation,
     sensitivity_curves,
 )
+from tfadmm.batchnorm import recalibrate_batchnorm
 from tfadmm.constraints import (
     Binary,
     Chain,
@@ -64,6 +65,7 @@ __all__ = [
     "models",
     "plan_allocation",
     "project",
+    "recalibrate_batchnorm",
     "run_stage",
     "sensitivity_curves",
     "strip",

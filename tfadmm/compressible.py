@@ -10,15 +10,27 @@ from the one-method protocol:
             return {"w": self.w}   # name -> keras.Variable
 
 Biases, BatchNorm and embeddings are never compressed unless a layer says so.
+
+Layers are named as in the model, nested models included; a layer held inside
+another layer that is not a model is named `owner/name`, as Keras names its
+variables: a `MultiHeadAttention` named `attention` holds the EinsumDense
+layers `attention/query`, `attention/key`, `attention/value` and
+`attention/attention_output`, so several attention layers stay apart.
 """
 
 from __future__ import annotations
 
+import collections
+
 import keras
 
-from tfadmm.keras_private import flatten_layers
+from tfadmm.keras_private import child_layers, flatten_layers
 
 _KERNEL_ATTRIBUTES = ("kernel", "depthwise_kernel", "pointwise_kernel")
+#: What a targeted layer must have, for error messages.
+EXPECTED = ("a layer with a `kernel` (Dense, EinsumDense, Conv*, DepthwiseConv*), "
+            "`depthwise_kernel` and `pointwise_kernel` (SeparableConv*), or a "
+            "`compressible_kernels()` method returning {name: keras.Variable}")
 
 
 def compressible_kernels(layer):
@@ -50,6 +62,27 @@ def iter_layers(model):
     return flatten_layers(model, include_self=False)
 
 
+def named_layers(model):
+    """`(name, layer)` for every layer inside `model`, depth first (as `iter_layers`).
+
+    The name is the layer's own, or `owner/name` inside a layer that is not a
+    model (module docstring).
+    """
+    found, seen = [], set()
+    # Keras' own walk (`iter_layers`), in the same order, with the names.
+    queue = collections.deque((layer, "") for layer in child_layers(model))
+    while queue:
+        layer, prefix = queue.popleft()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        name = prefix + layer.name
+        found.append((name, layer))
+        inner = "" if isinstance(layer, keras.Model) else name + "/"
+        queue.extendleft((child, inner) for child in child_layers(layer))
+    return found
+
+
 def find_compressible_layers(model):
     """Returns `{layer_name: {kernel_name: variable}}` in model order.
 
@@ -58,14 +91,14 @@ def find_compressible_layers(model):
             tell them apart).
     """
     found = {}
-    for layer in iter_layers(model):
+    for name, layer in named_layers(model):
         kernels = compressible_kernels(layer)
         if not kernels:
             continue
-        if layer.name in found:
+        if name in found:
             raise ValueError(
-                f"Two compressible layers are named '{layer.name}'; give them "
+                f"Two compressible layers are named '{name}'; give them "
                 "unique names so that targets can tell them apart."
             )
-        found[layer.name] = kernels
+        found[name] = kernels
     return found

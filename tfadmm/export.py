@@ -285,8 +285,9 @@ class _Blob:
 
     def add(self, array):
         """Appends `array`; returns the handle that `read` takes."""
+        shape = np.shape(array)  # before `ascontiguousarray`, which makes a scalar 1-D
         array = np.ascontiguousarray(array)
-        handle = (self.size, array.nbytes, array.dtype, array.shape)
+        handle = (self.size, array.nbytes, array.dtype, shape)
         self.chunks.append(np.frombuffer(array.tobytes(), dtype=np.uint8))
         self.size += array.nbytes
         return handle

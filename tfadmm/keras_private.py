@@ -37,6 +37,11 @@ def flatten_layers(layer, include_self=True):
     return list(layer._flatten_layers(include_self=include_self, recursive=True))
 
 
+def child_layers(layer):
+    """The layers `layer` tracks directly (its sublayers, not theirs), in order."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
 def seed_generators_of(layer):
     """The `keras.random.SeedGenerator`s a layer tracks itself (not its sublayers')."""
     return list(getattr(layer, "_seed_generators", ()))

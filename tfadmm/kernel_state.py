@@ -39,7 +39,8 @@ class KernelState(keras.layers.Layer):
     """
 
     def __init__(self, layer_name, kernel_name, constraint, shape, active=True, **kwargs):
-        kwargs.setdefault("name", f"admm_{layer_name}_{kernel_name}")
+        # Keras names hold no "/" (a layer inside a layer is named `owner/name`).
+        kwargs.setdefault("name", f"admm_{layer_name.replace('/', '.')}_{kernel_name}")
         super().__init__(**kwargs)
         self.layer_name = layer_name
         self.kernel_name = kernel_name

@@ -11,6 +11,13 @@ result is the candidate with the best validation accuracy among:
 - `mapped`: right after the ADMM phase's hard mapping;
 - `retrain epoch k`: after each retraining epoch, once every weight is mapped.
 
+With `RetrainPhase(recalibrate_bn=True)`, batch norms' moving statistics are re-estimated
+(`tfadmm.recalibrate_batchnorm`, on up to `BN_RECALIBRATION_STEPS` training batches) right
+after each hard mapping that `start` and `mapped` are measured on, before they are evaluated:
+the hard mapping changes every kernel at once, the statistics learned for the unmapped ones
+no longer fit. Retraining epochs keep Keras' own moving averages, which follow the weights as
+they train. A model without batch norms is unaffected.
+
 Every candidate is inside the constraint sets (masks and levels hold), and it
 is restored exactly, with its masks.
 """
@@ -31,11 +38,14 @@ from tfadmm.admm_model import (
     DEFAULT_UPDATES_PER_EPOCH,
     RETRAIN,
 )
+from tfadmm.batchnorm import recalibrate_batchnorm
 from tfadmm.mapping import fully_mapped
 from tfadmm.optimizer_spec import OptimizerSpec, build_optimizer
 from tfadmm.wrapping import project, wrap
 
 START, MAPPED = "start", "mapped"
+#: Training batches `RetrainPhase(recalibrate_bn=True)` re-estimates batch norms on.
+BN_RECALIBRATION_STEPS = 200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +73,9 @@ class RetrainPhase:
     weights at a time, spread over the epochs (the authors' progressive
     mapping); None maps all at once. `keep_best`: with validation data, the
     stage ends on its best candidate by validation accuracy (module docstring).
+    `recalibrate_bn`: re-estimate batch norms' moving statistics on training data
+    right after hard mapping, before `start` and `mapped` are evaluated (module
+    docstring); off by default.
     The default learning rate decays to 0 over the phase (cosine).
     """
 
@@ -70,6 +83,7 @@ class RetrainPhase:
     optimizer: Any = OptimizerSpec(schedule="cosine")
     progressive_fraction: float | None = None
     keep_best: bool = True
+    recalibrate_bn: bool = False
 
 
 @dataclasses.dataclass
@@ -251,6 +265,7 @@ class _StageRun:
         if phase == ADMM:
             self._epochs(model, ADMM, start, self.admm.epochs)
             project(model, fraction=self.retrain.progressive_fraction)
+            self._recalibrate(model, RETRAIN)
             self._compile(model, self.retrain)
             if self.validation is not None and fully_mapped(model):
                 self.mapped_val = evaluate_accuracy(model, self.validation)
@@ -292,11 +307,16 @@ class _StageRun:
         """Hard-maps everything now, measures it, and puts the model back as it was."""
         before = wrapped.get_weights()
         project(wrapped)
+        self._recalibrate(wrapped, ADMM)  # put back below with the other weights
         self.start_val = evaluate_accuracy(wrapped, self.validation)
         self.monitor.measured(START, self.start_val)
         candidate = Candidate(START, self.start_val, wrapped.get_weights())
         wrapped.set_weights(before)  # also the phase (the next fit retraces), masks, mapping
         return candidate
+
+    def _recalibrate(self, model, phase):
+        if self.retrain.recalibrate_bn:
+            recalibrate_batchnorm(model, self.train(phase, 0), steps=BN_RECALIBRATION_STEPS)
 
     def _consider(self, candidate):
         if not self.keep_best:
@@ -329,3 +349,8 @@ def _check_phases(admm, retrain):
             raise ValueError(
                 f"Invalid `{name}.epochs`: expected an integer >= 0. Received: {epochs!r}"
             )
+    if not isinstance(retrain.recalibrate_bn, bool):
+        raise ValueError(
+            "Invalid `retrain.recalibrate_bn`: expected True or False. "
+            f"Received: {retrain.recalibrate_bn!r}"
+        )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 
-from tfadmm.compressible import find_compressible_layers, iter_layers
+import keras
+
+from tfadmm.compressible import EXPECTED, find_compressible_layers, named_layers
 from tfadmm.constraints import get as get_constraint
 
 
@@ -39,7 +41,7 @@ def resolve_targets(model, targets):
         )
     layers = find_compressible_layers(model)
     available = ", ".join(layers) or "(none)"
-    all_layers = {layer.name: layer for layer in iter_layers(model)}
+    all_layers = dict(named_layers(model))
     constraints = {}
     for pattern, value in targets.items():
         if not isinstance(pattern, str):
@@ -52,8 +54,17 @@ def resolve_targets(model, targets):
             raise ValueError(f"targets[{pattern!r}]: {error}") from None
         if _is_pattern(pattern):
             if not any(fnmatch.fnmatchcase(name, pattern) for name in layers):
+                others = [f"'{name}' ({type(layer).__name__})"
+                          for name, layer in all_layers.items()
+                          if fnmatch.fnmatchcase(name, pattern)
+                          and not isinstance(layer, keras.layers.InputLayer)]
+                only = ""
+                if others:
+                    more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+                    only = (f", only layers without one: {', '.join(others[:5])}{more}; "
+                            f"expected {EXPECTED}")
                 raise ValueError(
-                    f"targets[{pattern!r}]: the pattern matches no compressible layer. "
+                    f"targets[{pattern!r}]: the pattern matches no compressible layer{only}. "
                     f"Compressible layers: {available}"
                 )
         elif pattern not in layers:
@@ -61,7 +72,7 @@ def resolve_targets(model, targets):
                 kind = type(all_layers[pattern]).__name__
                 raise ValueError(
                     f"targets[{pattern!r}]: layer '{pattern}' ({kind}) has no "
-                    f"compressible kernel. Compressible layers: {available}"
+                    f"compressible kernel: expected {EXPECTED}. Compressible layers: {available}"
                 )
             raise ValueError(
                 f"targets[{pattern!r}]: the model has no layer named '{pattern}'. "

@@ -39,8 +39,9 @@ CASES = {
     "lambda_model.yaml": (1, "Cannot load model file lambda.keras: Refused in safe mode: the "
                              "file holds Python code"),
     "no_compressible_layer.yaml": (2, "no_compressible_layer.yaml:7: stages[0].targets.*: the "
-                                      "pattern matches no compressible layer. Compressible "
-                                      "layers: (none)"),
+                                      "pattern matches no compressible layer, only layers "
+                                      "without one: 'flatten' (Flatten), 'softmax' (Softmax); "
+                                      "expected a layer with a `kernel`"),
     "pattern_matches_nothing.yaml": (2, "pattern_matches_nothing.yaml:7: stages[0].targets."
                                         "nothing*: the pattern matches no compressible layer. "
                                         "Compressible layers: conv1, conv2, fc1, fc2"),

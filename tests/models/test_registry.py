@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 import tfadmm
+from tfadmm.compressible import find_compressible_layers
 from tfadmm.errors import ModelError
+from tfadmm.targets import match_layers
 
 
 def trainable(model):
@@ -32,6 +34,8 @@ def test_lenet5_matches_the_papers():
         ("mobilenetv2", dict(input_shape=(32, 32, 3)), 3_504_872),
         ("mobilenetv2_cifar", {}, 2_236_682),
         ("vgg16_cifar", {}, 14_987_210),
+        ("resnet20", {}, 269_722),  # He et al. 2016: "0.27M"
+        ("resnet20", dict(input_shape=(28, 28, 1)), 269_434),
     ],
 )
 def test_parameter_counts(name, kwargs, expected):
@@ -58,6 +62,43 @@ def test_alexnet_imagenet_parameter_count():
 def test_mobilenetv2_matches_keras_applications():
     reference = keras.applications.MobileNetV2(weights=None, classifier_activation=None)
     assert trainable(tfadmm.models.get("mobilenetv2")) == trainable(reference)
+
+
+def test_resnet20_layout():
+    model = tfadmm.models.get("resnet20")
+    convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == ["conv1"] + [
+        f"conv{s}_block{b}_{i}_conv" for s in (2, 3, 4) for b in (1, 2, 3) for i in (1, 2)
+    ]
+    kernels = find_compressible_layers(model)
+    assert list(kernels) == convs + ["fc"]  # option A: the shortcuts hold no weights
+    assert sum(int(np.prod(k["kernel"].shape)) for k in kernels.values()) == 268_336
+    assert all(f"{name}_bn" in {layer.name for layer in model.layers} for name in convs)
+    assert [tuple(model.get_layer(f"conv{s}_block1_add").output.shape) for s in (2, 3, 4)] == [
+        (None, 32, 32, 16), (None, 16, 16, 32), (None, 8, 8, 64)]
+    assert match_layers(model, ["conv*_block*"]) == convs[1:]
+    assert model.output_shape == (None, 10)
+
+
+def test_resnet20_shortcut_pads_zero_channels():
+    """Option A: the shortcut is the input, subsampled by 2, with zero channels on both sides."""
+    model = tfadmm.models.get("resnet20", input_shape=(28, 28, 1))
+    before = model.get_layer("conv2_block3_out").output
+    shortcut = model.get_layer("conv3_block1_0_from_channels").output
+    probe = keras.Model(model.input, [before, shortcut])
+    x, s = probe(np.random.default_rng(0).normal(size=(2, 28, 28, 1)).astype("float32"))
+    x, s = np.asarray(x), np.asarray(s)
+    assert s.shape == (2, 14, 14, 32)
+    np.testing.assert_array_equal(s[..., 8:24], x[:, ::2, ::2, :])
+    assert not s[..., :8].any() and not s[..., 24:].any()
+
+
+def test_resnet20_saves_and_loads_in_safe_mode(tmp_path):
+    model = tfadmm.models.get("resnet20", input_shape=(8, 8, 3), num_classes=4)
+    model.save(tmp_path / "r.keras")
+    loaded = keras.models.load_model(tmp_path / "r.keras")  # safe mode: no Lambda layer
+    x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_available_and_schedules():
@@ -93,7 +134,7 @@ def _one_admm_step(model, input_shape, num_classes):
     assert np.isfinite(logs["loss"][0])
 
 
-FAST = [("lenet5", (28, 28, 1)), ("resnet18_cifar", (16, 16, 3))]
+FAST = [("lenet5", (28, 28, 1)), ("resnet18_cifar", (16, 16, 3)), ("resnet20", (28, 28, 1))]
 SLOW = [
     ("alexnet", (64, 64, 3)),
     ("vgg16", (32, 32, 3)),

@@ -191,6 +191,17 @@ def test_bad_distill_settings_name_the_line_and_value():
         "false. Received: 3"]
 
 
+def test_recalibrate_bn_from_defaults_and_stages():
+    assert parse_recipe(MINIMAL, "x.yaml").stages[0].retrain.recalibrate_bn is False
+    text = MINIMAL.replace("stages:", "defaults: {retrain: {recalibrate_bn: true}}\nstages:")
+    assert parse_recipe(text, "x.yaml").stages[0].retrain.recalibrate_bn is True
+    off = text.replace("retrain: {epochs: 4}", "retrain: {epochs: 4, recalibrate_bn: false}")
+    assert parse_recipe(off, "x.yaml").stages[0].retrain.recalibrate_bn is False
+    bad = MINIMAL.replace("retrain: {epochs: 4}", "retrain: {epochs: 4, recalibrate_bn: 3}")
+    assert _errors(bad) == [
+        "x.yaml:8: stages[0].retrain.recalibrate_bn: expected true or false. Received: 3"]
+
+
 def test_bits_bounds_come_from_the_constructors():
     from tfadmm import PowerOfTwo, Quantize
 

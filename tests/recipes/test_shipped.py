@@ -10,7 +10,7 @@ from tfadmm.recipes.checks import check_against_model, planned_rates
 from tfadmm.recipes.stability import stability_warnings
 
 RECIPES = sorted((pathlib.Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
-FAST = [p for p in RECIPES if p.stem.startswith(("lenet5", "quickstart"))]
+FAST = [p for p in RECIPES if p.stem.startswith(("lenet5", "quickstart", "resnet20"))]
 
 
 def test_there_is_a_recipe_for_every_experiment_of_the_paper():
@@ -18,6 +18,7 @@ def test_there_is_a_recipe_for_every_experiment_of_the_paper():
         "quickstart", "lenet5_mnist_246x", "lenet5_mnist_binary", "alexnet_imagenet_36x",
         "vgg16_imagenet_34x", "vgg16_cifar10_11x", "vgg16_cifar10_40x", "vgg16_cifar10_binary",
         "resnet18_imagenet_6x", "resnet50_imagenet_8x", "mobilenetv2_cifar10",
+        "resnet20_fmnist_8x", "resnet20_fmnist_4bit",
     }
 
 
@@ -42,6 +43,38 @@ def test_planned_rates_of_the_headline_recipes():
     recipe = load_recipe(next(p for p in RECIPES if p.stem == "lenet5_mnist_246x"))
     rates = planned_rates(recipe, check_against_model(recipe))
     assert [round(r) for r in rates] == [123, 246]
+
+
+def _recipe(name):
+    return load_recipe(RECIPES[[p.stem for p in RECIPES].index(name)])
+
+
+def test_resnet20_recipes_leave_the_first_conv_and_the_classifier_lighter():
+    import math
+
+    from tfadmm import Quantize, Sparsity
+    from tfadmm.compressible import find_compressible_layers
+
+    pruned = _recipe("resnet20_fmnist_8x")
+    model = check_against_model(pruned)
+    assert model.input_shape == (None, 28, 28, 1)
+    assert [round(r, 1) for r in planned_rates(pruned, model)] == [4.0, 8.1]
+    last = pruned.stages[-1].target_dict
+    assert last == {"conv*_block*": Sparsity(0.877), "fc": Sparsity(0.5)}  # conv1 stays dense
+    sizes = {name: math.prod(k["kernel"].shape)
+             for name, k in find_compressible_layers(model).items()}
+    kept = sizes["conv1"] + sum(size - math.floor(last["conv*_block*"].sparsity * size)
+                                for name, size in sizes.items() if "_block" in name)
+    kept += sizes["fc"] - math.floor(0.5 * sizes["fc"])
+    assert sum(sizes.values()) / kept == pytest.approx(8.04, abs=0.01)
+    assert all(not stage.retrain.recalibrate_bn for stage in pruned.stages)  # off until measured
+
+    quantized = _recipe("resnet20_fmnist_4bit")
+    check_against_model(quantized)
+    assert [stage.target_dict for stage in quantized.stages] == [
+        {"conv*_block*": Quantize(4, per_channel=True)},
+        {"conv1": Quantize(8, per_channel=True), "fc": Quantize(8, per_channel=True)},
+    ]
 
 
 # The paper's ImageNet rates (Ye et al. 2019): the recipe's name and its stages' names state them.

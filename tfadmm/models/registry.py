@@ -6,7 +6,13 @@ from tfadmm.errors import ModelError
 from tfadmm.models.alexnet import alexnet
 from tfadmm.models.lenet import lenet5
 from tfadmm.models.mobilenet_v2 import mobilenetv2, mobilenetv2_cifar
-from tfadmm.models.resnet import resnet18, resnet18_cifar, resnet50, resnet50_cifar
+from tfadmm.models.resnet import (
+    resnet18,
+    resnet18_cifar,
+    resnet20,
+    resnet50,
+    resnet50_cifar,
+)
 from tfadmm.models.vgg import vgg16, vgg16_cifar
 
 BUILDERS = {
@@ -18,6 +24,7 @@ BUILDERS = {
     "resnet50": resnet50,
     "resnet18_cifar": resnet18_cifar,
     "resnet50_cifar": resnet50_cifar,
+    "resnet20": resnet20,
     "mobilenetv2": mobilenetv2,
     "mobilenetv2_cifar": mobilenetv2_cifar,
 }
@@ -43,8 +50,9 @@ def get(name, *, input_shape=None, num_classes=None, **kwargs):
     Args:
         name: one of `available()`.
         input_shape: `(height, width, channels)`; None: the model's default
-            (28x28x1 LeNet-5, 32x32x3 `*_cifar`, 224x224x3 ImageNet models).
-        num_classes: output units; None: 10 (LeNet-5, `*_cifar`) or 1000.
+            (28x28x1 LeNet-5, 32x32x3 `*_cifar` and ResNet-20, 224x224x3 ImageNet
+            models).
+        num_classes: output units; None: 10 (LeNet-5, `*_cifar`, ResNet-20) or 1000.
         **kwargs: further builder arguments (e.g. `dropout`).
 
     Returns:

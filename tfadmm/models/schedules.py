@@ -62,6 +62,9 @@ SCHEDULES = {
     "resnet18_cifar": dict(_CIFAR),
     "resnet50_cifar": dict(_CIFAR),
     "mobilenetv2_cifar": dict(_CIFAR),
+    # He et al. 2016, section 4.2: 64k iterations of 128 (~164 epochs), lr / 10 at 32k and 48k.
+    "resnet20": dict(_CIFAR, weight_decay=1e-4, epochs=164,
+                     lr_schedule={"name": "step", "boundaries": [82, 123], "factor": 0.1}),
 }
 
 

@@ -25,7 +25,7 @@ OPTIMIZER_KEYS = (
 )
 ADMM_KEYS = ("epochs", "update_every_steps", "updates_per_epoch", "rho", "rho_multiplier",
              "rho_max", "optimizer")
-RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction", "keep_best")
+RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction", "keep_best", "recalibrate_bn")
 DISTILL_KEYS = ("temperature", "alpha", "teacher")
 BASELINE_KEYS = ("epochs", "optimizer")
 DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous", "distill")
@@ -331,6 +331,9 @@ def _stage(reader, raw, index, defaults, names):
     keep_best = retrain_default.keep_best
     if "keep_best" in retrain_raw:
         keep_best = bool(reader.boolean(*retrain_raw["keep_best"]))
+    recalibrate_bn = retrain_default.recalibrate_bn
+    if "recalibrate_bn" in retrain_raw:
+        recalibrate_bn = bool(reader.boolean(*retrain_raw["recalibrate_bn"]))
     retrain = schema.RetrainSpec(
         epochs=get(retrain_raw, "epochs", retrain_default.epochs, low=0, integer=True),
         progressive_fraction=get(retrain_raw, "progressive_fraction",
@@ -338,6 +341,7 @@ def _stage(reader, raw, index, defaults, names):
                                  low_open=True, none_ok=True),
         optimizer=opt("retrain", retrain_default.optimizer),
         keep_best=keep_best,
+        recalibrate_bn=recalibrate_bn,
     )
     distill = _distill(reader, [(d.get("distill"), ("defaults", "distill")),
                                 (section.get("distill"), path + ("distill",))])
