@@ -44,42 +44,20 @@ import common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import tfadmm  # noqa: E402
 from tfadmm.surgery import shrink  # noqa: E402
 
 MODELS = ("lenet5", "resnet20")
 TARGETS = {
     "lenet5": ("conv1", "conv2", "fc1"),
-    "resnet20": tuple(f"stage{s}_block{b}_conv1" for s in (1, 2, 3) for b in (1, 2, 3)),
+    # The first conv of each basic block: its filters feed only the block's second conv.
+    "resnet20": tuple(f"conv{s}_block{b}_1_conv" for s in (2, 3, 4) for b in (1, 2, 3)),
 }
 
 
 def resnet20(input_shape=(28, 28, 1), num_classes=10):
-    """ResNet-20 (He et al. 2016, the CIFAR layout): 3 stages of 3 basic blocks, 16/32/64."""
-    inputs = keras.Input(input_shape, name="input")
-
-    def conv_bn(x, filters, strides, name, relu=True):
-        x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
-                                name=name)(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-        return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
-
-    x = conv_bn(inputs, 16, 1, "stem")
-    for stage, filters in enumerate((16, 32, 64), start=1):
-        for block in range(1, 4):
-            name = f"stage{stage}_block{block}"
-            strides = 2 if block == 1 and stage > 1 else 1
-            shortcut = x
-            if strides != 1 or x.shape[-1] != filters:
-                shortcut = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False,
-                                               name=f"{name}_shortcut")(x)
-                shortcut = keras.layers.BatchNormalization(name=f"{name}_shortcut_bn")(shortcut)
-            y = conv_bn(x, filters, strides, f"{name}_conv1")
-            y = conv_bn(y, filters, 1, f"{name}_conv2", relu=False)
-            x = keras.layers.ReLU(name=f"{name}_out")(keras.layers.Add(name=f"{name}_add")(
-                [shortcut, y]))
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = keras.layers.Dense(num_classes, name="fc")(x)
-    return keras.Model(inputs, outputs, name="resnet20")
+    """The zoo's ResNet-20 (He et al. 2016, CIFAR layout, option-A shortcuts) for Fashion-MNIST."""
+    return tfadmm.models.get("resnet20", input_shape=input_shape, num_classes=num_classes)
 
 
 # -- FLOPs and parameters -------------------------------------------------------
