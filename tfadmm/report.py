@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from tfadmm import encoding
+from tfadmm.admm_model import ADMMModel
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.errors import TfadmmError
 
@@ -218,8 +219,6 @@ def _finite(x):
 
 def _states(model):
     """`{(layer, kernel)}` tracked by an ADMMModel, and the plain model inside."""
-    from tfadmm.admm_model import ADMMModel
-
     if isinstance(model, ADMMModel):
         return {(s.layer_name, s.kernel_name) for s, _ in model.pairs()}, model.model
     return None, model

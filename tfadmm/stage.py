@@ -31,9 +31,8 @@ from tfadmm.admm_model import (
     DEFAULT_UPDATES_PER_EPOCH,
     RETRAIN,
 )
-from tfadmm.mapping import fully_mapped
 from tfadmm.optimizer_spec import OptimizerSpec, build_optimizer
-from tfadmm.wrapping import project, wrap
+from tfadmm.wrapping import fully_mapped, project, wrap
 
 START, MAPPED = "start", "mapped"
 
@@ -319,7 +318,7 @@ def _steps(dataset):
 
 
 def _check_phases(admm, retrain):
-    for name, value, kind in (("admm", admm, ADMMPhase), ("retrain", retrain, RetrainPhase)):
+    for name, value, kind in ((ADMM, admm, ADMMPhase), (RETRAIN, retrain, RetrainPhase)):
         if not isinstance(value, kind):
             raise ValueError(
                 f"Invalid `{name}`: expected a tfadmm.{kind.__name__}. Received: {value!r}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from tfadmm.admm_model import RETRAIN
 from tfadmm.errors import TfadmmError
+from tfadmm.recipes.loader import parse_recipe
 
 
 def check_changes(recipe, directory, old_text):
@@ -20,8 +22,6 @@ def check_changes(recipe, directory, old_text):
     Raises:
         TfadmmError: naming what the new recipe would change of work already done.
     """
-    from tfadmm.recipes.loader import parse_recipe
-
     old = parse_recipe(old_text, "recipe.yaml")
     state = directory.read_state()
     position, done = state.get("position") or [], state.get("completed_stages", 0)
@@ -38,7 +38,7 @@ def check_changes(recipe, directory, old_text):
         elif index == done and position[:1] == [index]:
             same = before.targets == after.targets and before.allocate == after.allocate
             same = same and before.keep_previous == after.keep_previous
-            if position[1] == "retrain":
+            if position[1] == RETRAIN:
                 same = same and before.admm == after.admm
             if not same:
                 changed.append(f"stages[{index}] (its targets or finished ADMM phase)")

@@ -8,9 +8,12 @@ import numbers
 import pathlib
 import re
 
+from tfadmm import constraints
 from tfadmm.allocation import METHODS as ALLOCATION_METHODS
 from tfadmm.errors import RecipeError
 from tfadmm.recipes import schema
+from tfadmm.recipes.pruning_order import check_sparsity_grows
+from tfadmm.recipes.reader import ANY_KEY, Reader
 from tfadmm.recipes.yaml_source import YamlSyntaxError, parse_yaml
 
 VERSION = 1
@@ -34,99 +37,6 @@ STAGE_KEYS = ("name", "targets", "allocate", "admm", "retrain", "optimizer", "ke
 ALLOCATE_KEYS = ("rate", "method", "layers")
 TARGET_KEYS = ("sparsity", "n_m", "binary", "ternary", "bits", "power_of_two", "per_channel")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def format_path(path):
-    """`("stages", 1, "targets", "fc1")` -> `stages[1].targets.fc1`."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(document)"
-
-
-class _Reader:
-    """Reads values out of the parsed document, collecting every error."""
-
-    def __init__(self, filename, lines):
-        self.filename = filename
-        self.lines = lines
-        self.errors = []
-
-    def fail(self, path, expected, received):
-        self.errors.append(
-            f"{self.where(path)}: {format_path(path)}: expected {expected}. Received: {received!r}"
-        )
-
-    def where(self, path):
-        for end in range(len(path), -1, -1):
-            if tuple(path[:end]) in self.lines:
-                return f"{self.filename}:{self.lines[tuple(path[:end])]}"
-        return self.filename
-
-    def line_of(self, error):
-        """The line number an error message starts with (0 when it has none)."""
-        head = error[len(self.filename) + 1:].split(":", 1)[0]
-        return int(head) if error.startswith(self.filename + ":") and head.isdigit() else 0
-
-    def mapping(self, value, path, keys, *, required=False):
-        """The dict at `path` (None if absent); unknown keys are errors."""
-        if value is None:
-            if required:
-                self.fail(path, "a mapping", value)
-            return None
-        if not isinstance(value, dict):
-            self.fail(path, "a mapping", value)
-            return None
-        for key in value:
-            if key not in keys:
-                self.fail(path + (key,), f"one of the keys {', '.join(keys)}", key)
-        return {k: v for k, v in value.items() if k in keys}
-
-    def number(self, value, path, *, low=None, high=None, low_open=False, high_open=False,
-               integer=False, none_ok=False):
-        if value is None and none_ok:
-            return None
-        kind = "an integer" if integer else "a number"
-        bounds = ""
-        if low is not None and high is not None:
-            bounds = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        elif low is not None:
-            bounds = f" {'>' if low_open else '>='} {low}"
-        expected = kind + bounds + (" or null" if none_ok else "")
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if ok and integer:
-            ok = float(value).is_integer()
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            self.fail(path, expected, value)
-            return None
-        return int(value) if integer else float(value)
-
-    def build(self, path, make, *args, **kwargs):
-        """`make(*args, **kwargs)`; a `ValueError` it raises becomes an error at `path`."""
-        try:
-            return make(*args, **kwargs)
-        except ValueError as error:
-            self.errors.append(f"{self.where(path)}: {format_path(path)}: {error}")
-            return None
-
-    def boolean(self, value, path):
-        if not isinstance(value, bool):
-            self.fail(path, "true or false", value)
-            return None
-        return value
-
-    def string(self, value, path, *, choices=None, pattern=None, what="a string"):
-        if choices is not None and value not in choices:
-            self.fail(path, f"one of {', '.join(choices)}", value)
-            return None
-        if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
-            self.fail(path, what, value)
-            return None
-        return value
 
 
 def _merged(reader, sources, keys):
@@ -171,8 +81,6 @@ def _optimizer(reader, sources, base=None):
 
 def _constraint(reader, value, path):
     """A target spec (`{sparsity: 0.9, bits: 4}`, or a bare sparsity) -> Constraint."""
-    from tfadmm import constraints
-
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         value = {"sparsity": value}
     spec = reader.mapping(value, path, TARGET_KEYS, required=True)
@@ -229,7 +137,7 @@ def _constraint(reader, value, path):
 
 
 def _targets(reader, value, path):
-    section = reader.mapping(value, path, keys=_AnyKey(), required=True)
+    section = reader.mapping(value, path, keys=ANY_KEY, required=True)
     if section is None:
         return ()
     if not section:
@@ -243,11 +151,6 @@ def _targets(reader, value, path):
         if constraint is not None:
             pairs.append((pattern, constraint))
     return tuple(pairs)
-
-
-class _AnyKey(tuple):
-    def __contains__(self, key):
-        return True
 
 
 def _stage(reader, raw, index, defaults, names):
@@ -372,25 +275,6 @@ def _distill(reader, sources):
     return dataclasses.replace(default, **{k: v for k, v in kwargs.items() if v is not None})
 
 
-def _check_sparsity_grows(reader, stages):
-    """A pattern's sparsity never decreases from one stage to the next."""
-    seen = {}
-    for index, stage in enumerate(stages):
-        for pattern, constraint in stage.targets:
-            sparsity = _sparsity_of(constraint)
-            if sparsity is None:
-                continue
-            if pattern in seen and sparsity < seen[pattern][0]:
-                before, name = seen[pattern]
-                reader.fail(
-                    ("stages", index, "targets", pattern, "sparsity"),
-                    f"at least {before} (its sparsity in stage '{name}'): pruned weights "
-                    "stay pruned",
-                    sparsity,
-                )
-            seen[pattern] = (sparsity, stage.name)
-
-
 def _check_allocation_data(reader, stages, data):
     """`method: sensitivity` measures on the validation split: there must be one."""
     for index, stage in enumerate(stages):
@@ -399,12 +283,6 @@ def _check_allocation_data(reader, stages, data):
             reader.fail(("stages", index, "allocate", "method"),
                         "uniform or global when data.validation_split is 0 (sensitivity "
                         "measures on the validation split)", "sensitivity")
-
-
-def _sparsity_of(constraint):
-    if hasattr(constraint, "first"):
-        return _sparsity_of(constraint.first)
-    return getattr(constraint, "sparsity", None)
 
 
 def apply_overrides(document, overrides):
@@ -500,7 +378,7 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
         if not isinstance(document, dict):
             raise RecipeError(f"{filename}: expected a mapping at the top. Received: {document!r}")
         document = apply_overrides(document, overrides)
-    reader = _Reader(filename, lines)
+    reader = Reader(filename, lines)
     top = reader.mapping(document, (), TOP_KEYS, required=True)
     if top is None:
         raise RecipeError("\n".join(reader.errors))
@@ -573,7 +451,10 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
             stage = _stage(reader, raw, index, defaults, names)
             if stage is not None:
                 stages.append(stage)
-        _check_sparsity_grows(reader, stages)
+        check_sparsity_grows(reader, [
+            (stage.name, [(pattern, ("stages", index, "targets", pattern, "sparsity"),
+                           constraint, "") for pattern, constraint in stage.targets])
+            for index, stage in enumerate(stages)])
         _check_allocation_data(reader, stages, data)
 
     distribute, precision, jit_compile = _execution(reader, top)

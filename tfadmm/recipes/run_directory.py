@@ -34,6 +34,9 @@ import pathlib
 import shutil
 import tempfile
 
+import numpy as np
+import yaml
+
 from tfadmm.errors import TfadmmError, UsageError
 
 STATE = "state.json"
@@ -131,17 +134,18 @@ def save_model(model, path, include_optimizer=True):
 
 def save_weights(weights, path):
     """Saves a list of arrays (`model.get_weights()`) as `.npz` atomically."""
-    import numpy as np
-
     atomic_write(path, lambda tmp: np.savez(tmp, *weights), suffix=".npz")
 
 
 def load_weights(path):
     """The list of arrays `save_weights` wrote, in order."""
-    import numpy as np
-
     with np.load(path) as data:
         return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def recipe_text(recipe):
+    """The resolved recipe as YAML (what `recipe.yaml` in the run directory holds)."""
+    return yaml.safe_dump(recipe.document, sort_keys=False)
 
 
 def recipe_digest(text):
