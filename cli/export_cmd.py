@@ -40,8 +40,8 @@ def export(path, format_, output, force, recipe_path, include_preprocessing):
     """
     from tfadmm.errors import UsageError
     from tfadmm.exporting import export as export_model
-    from tfadmm.model_io import input_normalization, load_model
     from tfadmm.recipes.run_directory import RECIPE as RECIPE_FILE
+    from tfadmm.recipes.run_directory import input_normalization, load_model
 
     if output.exists() and not force:
         raise click.BadParameter(

@@ -224,7 +224,7 @@ def _states(model):
     return None, model
 
 
-def _stage(entry):
+def _stage_entry(entry):
     if isinstance(entry, StageAccuracy):
         return entry
     if not isinstance(entry, dict):
@@ -333,7 +333,7 @@ def build_report(model, *, stages=None, baseline_accuracy=None):
         rows=tuple(rows),
         other_parameters=int(other_parameters),
         other_bytes=int(other_bytes),
-        stages=tuple(_stage(s) for s in stages or ()),
+        stages=tuple(_stage_entry(s) for s in stages or ()),
         baseline_accuracy=_accuracy(baseline_accuracy, "baseline_accuracy"),
     )
 

@@ -153,7 +153,7 @@ def _targets(reader, value, path):
     return tuple(pairs)
 
 
-def _stage(reader, raw, index, defaults, names):
+def _read_stage(reader, raw, index, defaults, names):
     path = ("stages", index)
     section = reader.mapping(raw, path, STAGE_KEYS, required=True)
     if section is None:
@@ -448,7 +448,7 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
     else:
         names = set()
         for index, raw in enumerate(stages_raw):
-            stage = _stage(reader, raw, index, defaults, names)
+            stage = _read_stage(reader, raw, index, defaults, names)
             if stage is not None:
                 stages.append(stage)
         check_sparsity_grows(reader, [

@@ -26,8 +26,15 @@ from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
 from tfadmm.recipes.run_directory import (
     ALLOCATION,
+    BASELINE,
     CHECKPOINTS,
+    HISTORY,
     KEEP_CHECKPOINTS,
+    LOGS,
+    METRICS,
+    MODEL,
+    REPORT_JSON,
+    REPORT_MD,
     RunDirectory,
     load_weights,
     recipe_text,
@@ -198,20 +205,20 @@ class _Run:
         self.emit(f"loading data '{self.recipe.data.name}'")
         self.splits = load_data(self.recipe)
         self.steps = _cardinality(self.splits.train)
-        self.board = ADMMTensorBoard(self.dir.path("logs") if writes_enabled() else _scratch())
+        self.board = ADMMTensorBoard(self.dir.path(LOGS) if writes_enabled() else _scratch())
 
         current = self._starting_model()
         total = len(self.recipe.stages)
         for index, stage in enumerate(self.recipe.stages):
             if index < self.state["completed_stages"]:
                 continue
-            current = self._stage(index, total, stage, current)
+            current = self._train_stage(index, total, stage, current)
 
         plain = strip(current) if isinstance(current, ADMMModel) else current
-        final = self.dir.path("model.keras")
+        final = self.dir.path(MODEL)
         save_model(plain, final, include_optimizer=False)
         self.history["final_accuracy"] = self.history["stages"][-1]["test_accuracy"]
-        write_json(self.dir.path("history.json"), self.history)
+        write_json(self.dir.path(HISTORY), self.history)
         self._write_report(plain)
         self.board.close()
         self.state.update(status="done")
@@ -225,9 +232,9 @@ class _Run:
         if self.state["completed_stages"] > 0:
             stage = self.recipe.stages[self.state["completed_stages"] - 1]
             path = self.dir.stage_dir(self.state["completed_stages"] - 1, stage.name)
-            return load_file(path / "model.keras", safe_mode=self.recipe.model.safe_mode)
-        if self.dir.path("baseline.keras").exists():
-            return load_file(self.dir.path("baseline.keras"), safe_mode=self.recipe.model.safe_mode)
+            return load_file(path / MODEL, safe_mode=self.recipe.model.safe_mode)
+        if self.dir.path(BASELINE).exists():
+            return load_file(self.dir.path(BASELINE), safe_mode=self.recipe.model.safe_mode)
         try:
             model = build_model(self.recipe, self.splits.input_shape, self.splits.num_classes)
         except TfadmmError:
@@ -250,11 +257,11 @@ class _Run:
         model = trainer.model if isinstance(trainer, ADMMModel) else trainer
         self.emit(f"baseline: validation accuracy {self.history['baseline']['val_accuracy']:.4f}, "
                   f"test accuracy {self.history['baseline']['test_accuracy']:.4f}")
-        write_json(self.dir.path("history.json"), self.history)
-        save_model(model, self.dir.path("baseline.keras"))
+        write_json(self.dir.path(HISTORY), self.history)
+        save_model(model, self.dir.path(BASELINE))
         return model
 
-    def _stage(self, index, total, stage, current):
+    def _train_stage(self, index, total, stage, current):
         label = f"stage {index + 1}/{total} {stage.name}"
         position = self.state.get("position") or []
         resume, base = None, None
@@ -301,9 +308,9 @@ class _Run:
         self.history["stages"].append(record)
         self._log_stage(index, stage, admm, record)
         stage_dir = self.dir.stage_dir(index, stage.name)
-        save_model(admm, stage_dir / "model.keras")
-        write_json(stage_dir / "metrics.json", record)
-        write_json(self.dir.path("history.json"), self.history)
+        save_model(admm, stage_dir / MODEL)
+        write_json(stage_dir / METRICS, record)
+        write_json(self.dir.path(HISTORY), self.history)
         self.state.update(completed_stages=index + 1, position=None, best=None, measured={})
         self.dir.write_state(self.state)
         self._drop_stale_best()
@@ -340,7 +347,7 @@ class _Run:
             return None
         teacher = None
         if spec.teacher == "baseline":
-            teacher = load_file(self.dir.path("baseline.keras"),
+            teacher = load_file(self.dir.path(BASELINE),
                                 safe_mode=self.recipe.model.safe_mode)
         return Distill(spec.temperature, spec.alpha, teacher=teacher,
                        from_logits=outputs_logits(base))
@@ -411,7 +418,7 @@ class _Run:
         if not self.state.get("position"):
             return None
         done = self.state["completed_stages"]
-        in_baseline = done == 0 and not self.dir.path("baseline.keras").exists()
+        in_baseline = done == 0 and not self.dir.path(BASELINE).exists()
         checkpoint, model = self.dir.usable_checkpoint(
             self.state, functools.partial(load_file, safe_mode=self.recipe.model.safe_mode),
             part=("baseline",) if in_baseline else (done,), on_fallback=self.emit,
@@ -443,7 +450,7 @@ class _Run:
         return self.history["baseline"]["test_accuracy"]
 
     def _read_history(self):
-        path = self.dir.path("history.json")
+        path = self.dir.path(HISTORY)
         if path.exists():
             return json.loads(path.read_text(encoding="utf-8"))
         return {"recipe": self.recipe.name, "baseline": None, "stages": []}
@@ -451,14 +458,14 @@ class _Run:
     def _write_report(self, model):
         built = report.build_report(
             model,
-            stages=[{"stage": s["name"], "accuracy_before": s["accuracy_before"],
+            stages=[{"name": s["name"], "accuracy_before": s["accuracy_before"],
                      "accuracy_after": s["accuracy_after"],
                      "start_val_accuracy": s.get("start_val_accuracy"),
                      "chosen": s.get("chosen")} for s in self.history["stages"]],
             baseline_accuracy=self.history["baseline"]["test_accuracy"],
         )
-        write_text(self.dir.path("report.md"), report.render_markdown(built))
-        write_text(self.dir.path("report.json"), report.to_json(built))
+        write_text(self.dir.path(REPORT_MD), report.render_markdown(built))
+        write_text(self.dir.path(REPORT_JSON), report.to_json(built))
 
 
 def _apply_settings(model, stage, phase, steps, jit_compile):
