@@ -24,6 +24,7 @@ import re
 import tempfile
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -112,15 +113,15 @@ def _plain(model):
 
 
 def export(
-    model,
-    path,
-    format="savedmodel",
+    model: keras.Model,
+    path: str | os.PathLike,
+    format: str = "savedmodel",
     *,
-    representative_data=None,
-    preprocessing=None,
-    overwrite=False,
-    measure_dense=True,
-):
+    representative_data: Any = None,
+    preprocessing: Normalization | None = None,
+    overwrite: bool = False,
+    measure_dense: bool = True,
+) -> ExportResult:
     """Writes `model` to `path` in a compact format.
 
     Args:
@@ -440,7 +441,7 @@ def _interpreter(path):
     return Interpreter(model_path=path)
 
 
-def evaluate_tflite(path, dataset):
+def evaluate_tflite(path: str | os.PathLike, dataset: Any) -> float:
     """Top-1 accuracy of a TFLite model on `(inputs, labels)` batches.
 
     Args:

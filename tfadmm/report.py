@@ -29,6 +29,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -286,7 +287,9 @@ def kernel_row(layer_name, kernel_name, values, compressed=None):
     )
 
 
-def build_report(model, *, stages=None, baseline_accuracy=None):
+def build_report(
+    model: keras.Model, *, stages: Any = None, baseline_accuracy: float | None = None
+) -> CompressionReport:
     """Records the compression of a model's kernels.
 
     Reads the kernels as they are: for final figures, report a model after

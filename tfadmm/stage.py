@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import keras
@@ -164,21 +165,21 @@ def evaluate_accuracy(model, dataset):
 
 
 def run_stage(
-    model,
-    targets,
-    train,
+    model: keras.Model,
+    targets: Mapping[str, Any],
+    train: Any,
     *,
-    validation=None,
-    admm=ADMMPhase(),
-    retrain=RetrainPhase(),
-    distill=None,
-    freeze=None,
-    compile=compile_classifier,  # noqa: A002 (the Keras verb)
-    callbacks=(),
-    verbose=0,
-    monitor=None,
-    resume=None,
-):
+    validation: Any = None,
+    admm: ADMMPhase = ADMMPhase(),
+    retrain: RetrainPhase = RetrainPhase(),
+    distill: Any = None,
+    freeze: Iterable[str] | None = None,
+    compile: Callable = compile_classifier,  # noqa: A002 (the Keras verb)
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+    monitor: StageMonitor | None = None,
+    resume: StageResume | None = None,
+) -> StageResult:
     """Runs one stage: ADMM, hard mapping, masked retraining, best candidate.
 
     Args:

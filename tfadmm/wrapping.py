@@ -4,6 +4,7 @@ progressively), `strip` the result."""
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Iterable, Mapping
 
 import keras
 from keras import ops
@@ -16,6 +17,7 @@ from tfadmm.admm_model import (
     ADMMModel,
 )
 from tfadmm.compressible import find_compressible_layers
+from tfadmm.constraints import Constraint
 from tfadmm.distillation import Distill, frozen_copy
 from tfadmm.kernel_state import KernelState
 from tfadmm.mapping import DEFAULT_FRACTION, check_fraction
@@ -42,17 +44,17 @@ def _positive_int(value):
 
 
 def wrap(
-    model,
-    targets,
+    model: keras.Model,
+    targets: Mapping[str, Constraint | dict | str],
     *,
-    rho=DEFAULT_RHO,
-    rho_multiplier=DEFAULT_RHO_MULTIPLIER,
-    rho_max=None,
-    update_every_steps=None,
-    updates_per_epoch=DEFAULT_UPDATES_PER_EPOCH,
-    freeze=None,
-    distill=None,
-):
+    rho: float = DEFAULT_RHO,
+    rho_multiplier: float = DEFAULT_RHO_MULTIPLIER,
+    rho_max: float | None = None,
+    update_every_steps: int | None = None,
+    updates_per_epoch: int = DEFAULT_UPDATES_PER_EPOCH,
+    freeze: Iterable[str] | None = None,
+    distill: Distill | None = None,
+) -> ADMMModel:
     """Wraps a built Keras model for ADMM compression of the targeted kernels.
 
     Each targeted kernel starts its ADMM stage with `Z = project(W)`, `U = 0`
@@ -178,7 +180,7 @@ def wrap(
     return admm_model
 
 
-def project(model, fraction=None):
+def project(model: ADMMModel, fraction: float | None = None) -> ADMMModel:
     """Hard-maps every active kernel into its set and starts masked retraining.
 
     `W <- project(W)` (pruning keeps the top-k of W itself); the masks are then
@@ -209,7 +211,7 @@ def project(model, fraction=None):
     return model
 
 
-def strip(model):
+def strip(model: ADMMModel) -> keras.Model:
     """Returns the wrapped plain Keras model, with its compressed weights.
 
     The result holds no tfadmm class: `keras.models.load_model` reads it
@@ -231,7 +233,7 @@ def strip(model):
     return model.model
 
 
-def unmapped_weights(model):
+def unmapped_weights(model: ADMMModel) -> int:
     """How many weights of `model`'s quantized kernels still wait to be mapped.
 
     Args:
@@ -249,12 +251,14 @@ def unmapped_weights(model):
     )
 
 
-def fully_mapped(model):
+def fully_mapped(model: ADMMModel) -> bool:
     """Whether `tfadmm.project` has mapped every weight of `model` into its set."""
     return model.phase == RETRAIN and unmapped_weights(model) == 0
 
 
-def map_progressively(model, retrain, fraction=DEFAULT_FRACTION):
+def map_progressively(
+    model: ADMMModel, retrain: Callable[[ADMMModel], object], fraction: float = DEFAULT_FRACTION
+) -> ADMMModel:
     """Maps quantized weights a share at a time, retraining after each step.
 
     Repeats `tfadmm.project(model, fraction=fraction)` then `retrain(model)`
