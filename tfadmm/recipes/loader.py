@@ -10,31 +10,33 @@ import re
 
 from tfadmm import constraints
 from tfadmm.allocation import METHODS as ALLOCATION_METHODS
+from tfadmm.data import SOURCES as DATA_SOURCES
 from tfadmm.errors import RecipeError
 from tfadmm.recipes import schema
 from tfadmm.recipes.pruning_order import check_sparsity_grows
 from tfadmm.recipes.reader import ANY_KEY, Reader
 from tfadmm.recipes.yaml_source import YamlSyntaxError, parse_yaml
 
+
+def _fields(spec):
+    """A section's keys: the fields of the settings object it becomes, in their order."""
+    return tuple(field.name for field in dataclasses.fields(spec))
+
+
 VERSION = 1
 TOP_KEYS = ("version", "name", "seed", "model", "data", "baseline", "defaults", "stages",
             "distribute", "precision", "jit_compile")
-MODEL_KEYS = ("zoo", "file", "function", "args", "safe_mode")
-DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment",
-             "normalize")
-DATA_SOURCES = ("auto", "tfds", "idx", "npz", "folder")
-OPTIMIZER_KEYS = (
-    "name", "learning_rate", "momentum", "weight_decay", "schedule", "decay_epochs", "decay_rate",
-)
-ADMM_KEYS = ("epochs", "update_every_steps", "updates_per_epoch", "rho", "rho_multiplier",
-             "rho_max", "optimizer")
-RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction", "keep_best")
-DISTILL_KEYS = ("temperature", "alpha", "teacher")
-BASELINE_KEYS = ("epochs", "optimizer")
+MODEL_KEYS = _fields(schema.ModelSpec)
+DATA_KEYS = _fields(schema.DataSpec)
+OPTIMIZER_KEYS = _fields(schema.OptimizerSpec)
+ADMM_KEYS = _fields(schema.ADMMSpec)
+RETRAIN_KEYS = _fields(schema.RetrainSpec)
+DISTILL_KEYS = _fields(schema.DistillSpec)
+BASELINE_KEYS = _fields(schema.TrainSpec)
 DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous", "distill")
 STAGE_KEYS = ("name", "targets", "allocate", "admm", "retrain", "optimizer", "keep_previous",
               "distill")
-ALLOCATE_KEYS = ("rate", "method", "layers")
+ALLOCATE_KEYS = _fields(schema.AllocateSpec)
 TARGET_KEYS = ("sparsity", "n_m", "binary", "ternary", "bits", "power_of_two", "per_channel")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -402,27 +404,33 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
     if not isinstance(args, dict):
         reader.fail(("model", "args"), "a mapping", args)
         args = {}
-    safe_mode = reader.boolean(model_raw.get("safe_mode", True), ("model", "safe_mode"))
+    safe_mode = reader.boolean(model_raw.get("safe_mode", schema.ModelSpec.safe_mode),
+                               ("model", "safe_mode"))
     model = schema.ModelSpec(
         zoo=model_raw.get("zoo"), file=model_raw.get("file"), function=model_raw.get("function"),
         args=args, safe_mode=bool(safe_mode),
     )
 
     data_raw = reader.mapping(top.get("data"), ("data",), DATA_KEYS, required=True) or {}
+    data_default = schema.DataSpec()
     data = schema.DataSpec(
         name=reader.string(data_raw.get("name"), ("data", "name")) or "",
-        source=reader.string(data_raw.get("source", "auto"), ("data", "source"),
-                             choices=DATA_SOURCES) or "auto",
+        source=reader.string(data_raw.get("source", data_default.source), ("data", "source"),
+                             choices=DATA_SOURCES) or data_default.source,
         path=data_raw.get("path"),
-        batch_size=reader.number(data_raw.get("batch_size", 128), ("data", "batch_size"), low=1,
-                                 integer=True) or 128,
-        validation_split=reader.number(data_raw.get("validation_split", 0.1),
+        batch_size=reader.number(data_raw.get("batch_size", data_default.batch_size),
+                                 ("data", "batch_size"), low=1, integer=True)
+        or data_default.batch_size,
+        validation_split=reader.number(data_raw.get("validation_split",
+                                                    data_default.validation_split),
                                        ("data", "validation_split"), low=0, high=1,
                                        high_open=True) or 0.0,
         take=reader.number(data_raw.get("take"), ("data", "take"), low=1, integer=True,
                            none_ok=True),
-        augment=bool(reader.boolean(data_raw.get("augment", True), ("data", "augment"))),
-        normalize=bool(reader.boolean(data_raw.get("normalize", True), ("data", "normalize"))),
+        augment=bool(reader.boolean(data_raw.get("augment", data_default.augment),
+                                    ("data", "augment"))),
+        normalize=bool(reader.boolean(data_raw.get("normalize", data_default.normalize),
+                                      ("data", "normalize"))),
     )
     if data.path is not None and not isinstance(data.path, str):
         reader.fail(("data", "path"), "a path (string)", data.path)
