@@ -48,7 +48,8 @@ def test_validate_ok_prints_the_planned_rate(tiny):
 
 def test_validate_warns_when_lr_times_rho_passes_the_optimizers_limit(tiny):
     tiny.write_text(TINY + "    admm: {epochs: 60, rho_multiplier: 1.3, updates_per_epoch: 1,\n"
-                           "           optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}}\n")
+                           "           optimizer: {name: sgd, learning_rate: 0.01, "
+                           "momentum: 0.9}}\n")
     result = _invoke("validate", tiny)
     assert result.exit_code == 0, result.output
     assert result.stderr == (
