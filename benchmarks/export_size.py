@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import os
 import pathlib
-import sys
 import tempfile
 
 import keras
@@ -21,7 +20,6 @@ import tfadmm
 
 RATES = (10, 40, 100)
 RESULTS = pathlib.Path(__file__).parent / "results" / "export_size.md"
-exporting = sys.modules["tfadmm.export"]
 
 
 def measure(rate, folder):

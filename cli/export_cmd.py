@@ -6,15 +6,14 @@ import pathlib
 
 import click
 
+from tfadmm.exporting import FORMATS
 from tfadmm_cli.errors import friendly_errors
-
-_FORMATS = ("savedmodel", "keras", "tflite")
 
 
 @click.command("export")
 @click.argument("path", type=click.Path(exists=True, path_type=pathlib.Path))
 @click.option(
-    "--format", "format_", type=click.Choice(_FORMATS), default="savedmodel",
+    "--format", "format_", type=click.Choice(FORMATS), default="savedmodel",
     show_default=True, help="What to write.",
 )
 @click.option(
@@ -45,9 +44,9 @@ def export(path, format_, output, force, recipe_path, include_preprocessing, shr
     `serving_default` with TensorFlow alone; its input contract is printed.
     """
     from tfadmm.errors import UsageError
-    from tfadmm.export import export as export_model
-    from tfadmm.model_io import input_normalization, load_model
+    from tfadmm.exporting import export as export_model
     from tfadmm.recipes.run_directory import RECIPE as RECIPE_FILE
+    from tfadmm.recipes.run_directory import input_normalization, load_model
 
     if output.exists() and not force:
         raise click.BadParameter(

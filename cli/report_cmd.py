@@ -25,7 +25,7 @@ def report(path, format_):
     for the accuracy of each stage).
     """
     from tfadmm import report as reporting
-    from tfadmm.model_io import load_history, load_model
+    from tfadmm.recipes.run_directory import load_history, load_model
 
     baseline, stages = load_history(path)
     record = reporting.build_report(load_model(path), stages=stages, baseline_accuracy=baseline)

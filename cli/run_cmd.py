@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from tfadmm.recipes.run_directory import KEEP_CHECKPOINTS, keep_checkpoints_problem
+from tfadmm.recipes.run_directory import (
+    KEEP_CHECKPOINTS,
+    LOGS,
+    REPORT_MD,
+    keep_checkpoints_problem,
+)
 from tfadmm_cli.errors import friendly_errors
 
 RECIPE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
@@ -70,12 +75,12 @@ def run(recipe, output, resume, force, allow_changes, keep_checkpoints, override
         return
     RunDirectory(output).check_can_start(resume=resume, force=force)
     click.echo(f"run directory: {output}")
-    click.echo(f"watch it with: tensorboard --logdir {output / 'logs'}")
+    click.echo(f"watch it with: tensorboard --logdir {output / LOGS}")
     result = run_recipe(parsed, output, resume=resume, force=force,
                         on_event=lambda line: click.echo(f"[tfadmm] {line}"),
                         verbose=2 if quiet or not sys.stdout.isatty() else 1,
                         allow_changes=allow_changes, keep_checkpoints=keep_checkpoints)
-    report = result.directory / "report.md"
+    report = result.directory / REPORT_MD
     if report.exists():
         click.echo(report.read_text(encoding="utf-8"))
     click.echo(f"final model: {result.model_path}")
@@ -132,11 +137,11 @@ def validate(recipes, overrides, no_model):
 def evaluate(model, recipe_path, unsafe):
     """Evaluate MODEL (a .keras file or a run directory) on a recipe's test set."""
     from tfadmm.errors import UsageError
-    from tfadmm.model_io import model_file
     from tfadmm.models import load
     from tfadmm.recipes import evaluate as evaluate_model
     from tfadmm.recipes import load_data, load_recipe
     from tfadmm.recipes.run_directory import RECIPE as RECIPE_FILE
+    from tfadmm.recipes.run_directory import model_file
 
     if recipe_path is None:
         recipe_path = model / RECIPE_FILE

@@ -9,10 +9,8 @@ import tensorflow as tf
 
 import tfadmm
 from tests._tiny_models import batch, dense_model, pruned, ternary_conv_model
+from tfadmm import exporting  # the module of the function `tfadmm.export`
 from tfadmm.errors import TfadmmError
-
-# `tfadmm.export` is the function; the module is reached through sys.modules.
-exporting = sys.modules["tfadmm.export"]
 
 
 def _serve(path, x):

@@ -23,14 +23,13 @@ from tfadmm.constraints import (
     Ternary,
 )
 from tfadmm.distillation import Distill
-from tfadmm.export import evaluate_tflite, export
+from tfadmm.exporting import evaluate_tflite, export
 from tfadmm.kernel_state import KernelState
-from tfadmm.mapping import fully_mapped, map_progressively
 from tfadmm.optimizer_spec import OptimizerSpec
 from tfadmm.report import CompressionReport, build_report
 from tfadmm.stage import ADMMPhase, RetrainPhase, StageResult, run_stage
 from tfadmm.version import __version__
-from tfadmm.wrapping import project, strip, wrap
+from tfadmm.wrapping import fully_mapped, map_progressively, project, strip, wrap
 
 __all__ = [
     "ADMMModel",

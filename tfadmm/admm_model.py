@@ -6,9 +6,12 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from tfadmm import admm
+from tfadmm.backend import tensorflow_step
+from tfadmm.backend.multi_worker import first_local_batch, is_multi_worker, reducible_logs
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.distillation import soft_target_loss
 from tfadmm.keras_private import MAYBE_SYMBOLIC_BUILD
@@ -207,6 +210,24 @@ class ADMMModel(keras.Model):
                     logs[f"{state.label}_{key}"] = value
         return logs
 
+    def start_retraining(self):
+        """Switches to masked retraining (after the kernels are hard-mapped): the ADMM
+        penalty is off from here on, and the next `fit` traces a new train function."""
+        self.phase_index.assign(_PHASES.index(RETRAIN))
+        self.train_function = None
+
+    def set_rho_schedule(self, rho, rho_multiplier, rho_max=None):
+        """Changes the penalty schedule of the ADMM phase in progress.
+
+        A new `rho` restarts the schedule there (the current rho becomes `rho`);
+        the same `rho` keeps the current, grown value. `rho_multiplier` and
+        `rho_max` apply from the next Z/U update.
+        """
+        if self.rho0 != rho:
+            self.rho.assign(rho)
+        self.rho0, self.rho_multiplier = float(rho), float(rho_multiplier)
+        self.rho_max = None if rho_max is None else float(rho_max)
+
     @property
     def phase_index_value(self):
         """The phase the current train function was traced for."""
@@ -222,31 +243,23 @@ class ADMMModel(keras.Model):
             raise NotImplementedError(
                 f"tfadmm's training step supports the TensorFlow backend. Received: {backend}"
             )
-        from tfadmm.backend.tensorflow_step import train_step
-
-        return train_step(self, data)
+        return tensorflow_step.train_step(self, data)
 
     def test_step(self, data):
         logs = super().test_step(data)
         if self._multi_worker():
-            from tfadmm.backend.multi_worker import reducible_logs
-
             logs = reducible_logs(logs)
         return logs
 
     def _multi_worker(self):
         if keras.backend.backend() != "tensorflow":
             return False
-        from tfadmm.backend.multi_worker import is_multi_worker
-
         return is_multi_worker(self.distribute_strategy)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras reduces the first batch across workers here, which fails under
         # MultiWorkerMirroredStrategy: build from this worker's own batch instead.
         if iterator is not None and self._multi_worker():
-            from tfadmm.backend.multi_worker import first_local_batch
-
             data_batch, iterator = first_local_batch(iterator, self.distribute_strategy), None
         return getattr(super(), MAYBE_SYMBOLIC_BUILD)(iterator=iterator, data_batch=data_batch)
 
@@ -309,8 +322,6 @@ def _steps_per_epoch(x, batch_size, fit_kwargs):
     """Training steps in one epoch of `fit(x, ...)`, for once-per-epoch updates."""
     if fit_kwargs.get("steps_per_epoch"):
         return int(fit_kwargs["steps_per_epoch"])
-    import tensorflow as tf
-
     received = f"x of type {type(x).__name__}"
     if isinstance(x, tf.data.Dataset):
         steps = int(x.cardinality())

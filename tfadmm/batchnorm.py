@@ -28,6 +28,8 @@ import keras
 
 from tfadmm.compressible import iter_layers
 
+_INFINITE_CARDINALITY = -1  # tf.data.INFINITE_CARDINALITY, without importing TensorFlow here
+
 
 def batch_norm_layers(model):
     """The `BatchNormalization` layers of `model` (an `ADMMModel`'s wrapped model)."""
@@ -116,8 +118,6 @@ def _is_infinite(data):
     if cardinality is None:
         return False
     try:
-        import tensorflow as tf
-
-        return int(cardinality()) == int(tf.data.INFINITE_CARDINALITY)
+        return int(cardinality()) == _INFINITE_CARDINALITY
     except (TypeError, ValueError):
         return False

@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 
 #: Bits of one codebook entry (a float32 value).
 CODEBOOK_BITS = 32
@@ -193,8 +194,6 @@ def pack(codes, width):
 
 def unpack(packed, width, count):
     """The inverse of `pack`, in TensorFlow ops: `count` int32 codes."""
-    import tensorflow as tf
-
     values = tf.cast(packed, tf.int32)
     if width in (8, 16):
         return values[:count]
@@ -269,8 +268,6 @@ def _channel_codebooks(stored, channel, p):
 
 def decode(arrays, kernel_plan, shape, dtype):
     """Rebuilds the dense kernel from `encode`'s arrays with TensorFlow ops only."""
-    import tensorflow as tf
-
     p = kernel_plan
     if p.index == "none":
         positions = None  # every entry: its position is its index

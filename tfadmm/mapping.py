@@ -8,7 +8,8 @@ the retrained weights to the levels of that scale.
 
 `tfadmm.project(model, fraction=0.3)` is one step (the state lives in each
 kernel's `KernelState`, so a `.keras` save in between works);
-`map_progressively` runs the whole loop.
+`tfadmm.map_progressively` runs the whole loop. This module holds the per-kernel
+math; the model-level operations are in `tfadmm.wrapping`.
 """
 
 from __future__ import annotations
@@ -95,57 +96,3 @@ def check_fraction(fraction):
             "Invalid `fraction`: expected a number in (0, 1], or None to map every "
             f"weight at once. Received: fraction={fraction!r}"
         )
-
-
-def unmapped_weights(model):
-    """How many weights of `model`'s quantized kernels still wait to be mapped.
-
-    Args:
-        model: an `ADMMModel`.
-
-    Returns:
-        An int: 0 once `tfadmm.project` has mapped every weight; in the ADMM
-        phase, every supported weight of the kernels whose constraint freezes
-        values.
-    """
-    return sum(
-        int(ops.convert_to_numpy(ops.sum(state.mask)))
-        for state, _ in model.pairs(active_only=True)
-        if state.constraint.freezes_values
-    )
-
-
-def fully_mapped(model):
-    """Whether `tfadmm.project` has mapped every weight of `model` into its set."""
-    return model.phase == "retrain" and unmapped_weights(model) == 0
-
-
-def map_progressively(model, retrain, fraction=DEFAULT_FRACTION):
-    """Maps quantized weights a share at a time, retraining after each step.
-
-    Repeats `tfadmm.project(model, fraction=fraction)` then `retrain(model)`
-    until every weight is mapped: the `fraction` (of the weights there were to
-    map) closest to their levels are snapped and frozen, the others retrain.
-    Pruning constraints map fully at the first step; so does a quantization
-    with `fraction=1`.
-
-    Args:
-        model: an `ADMMModel` after its ADMM phase.
-        retrain: called with the model after each step, e.g.
-            `lambda m: m.fit(x, y, epochs=1)`.
-        fraction: the share mapped per step, in (0, 1].
-
-    Returns:
-        The model, fully mapped and retrained.
-
-    Example:
-        >>> tfadmm.map_progressively(admm_model, lambda m: m.fit(ds, epochs=1))
-    """
-    from tfadmm.wrapping import project
-
-    check_fraction(fraction)
-    while True:
-        project(model, fraction=fraction)
-        retrain(model)
-        if fully_mapped(model):
-            return model

@@ -29,11 +29,13 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
 
 from tfadmm import encoding
+from tfadmm.admm_model import ADMMModel
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.errors import TfadmmError
 
@@ -218,14 +220,12 @@ def _finite(x):
 
 def _states(model):
     """`{(layer, kernel)}` tracked by an ADMMModel, and the plain model inside."""
-    from tfadmm.admm_model import ADMMModel
-
     if isinstance(model, ADMMModel):
         return {(s.layer_name, s.kernel_name) for s, _ in model.pairs()}, model.model
     return None, model
 
 
-def _stage(entry):
+def _stage_entry(entry):
     if isinstance(entry, StageAccuracy):
         return entry
     if not isinstance(entry, dict):
@@ -287,7 +287,9 @@ def kernel_row(layer_name, kernel_name, values, compressed=None):
     )
 
 
-def build_report(model, *, stages=None, baseline_accuracy=None):
+def build_report(
+    model: keras.Model, *, stages: Any = None, baseline_accuracy: float | None = None
+) -> CompressionReport:
     """Records the compression of a model's kernels.
 
     Reads the kernels as they are: for final figures, report a model after
@@ -334,7 +336,7 @@ def build_report(model, *, stages=None, baseline_accuracy=None):
         rows=tuple(rows),
         other_parameters=int(other_parameters),
         other_bytes=int(other_bytes),
-        stages=tuple(_stage(s) for s in stages or ()),
+        stages=tuple(_stage_entry(s) for s in stages or ()),
         baseline_accuracy=_accuracy(baseline_accuracy, "baseline_accuracy"),
     )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import keras
@@ -39,9 +40,8 @@ from tfadmm.admm_model import (
     RETRAIN,
 )
 from tfadmm.batchnorm import recalibrate_batchnorm
-from tfadmm.mapping import fully_mapped
 from tfadmm.optimizer_spec import OptimizerSpec, build_optimizer
-from tfadmm.wrapping import project, wrap
+from tfadmm.wrapping import fully_mapped, project, wrap
 
 START, MAPPED = "start", "mapped"
 #: Training batches `RetrainPhase(recalibrate_bn=True)` re-estimates batch norms on.
@@ -179,21 +179,21 @@ def evaluate_accuracy(model, dataset):
 
 
 def run_stage(
-    model,
-    targets,
-    train,
+    model: keras.Model,
+    targets: Mapping[str, Any],
+    train: Any,
     *,
-    validation=None,
-    admm=ADMMPhase(),
-    retrain=RetrainPhase(),
-    distill=None,
-    freeze=None,
-    compile=compile_classifier,  # noqa: A002 (the Keras verb)
-    callbacks=(),
-    verbose=0,
-    monitor=None,
-    resume=None,
-):
+    validation: Any = None,
+    admm: ADMMPhase = ADMMPhase(),
+    retrain: RetrainPhase = RetrainPhase(),
+    distill: Any = None,
+    freeze: Iterable[str] | None = None,
+    compile: Callable = compile_classifier,  # noqa: A002 (the Keras verb)
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+    monitor: StageMonitor | None = None,
+    resume: StageResume | None = None,
+) -> StageResult:
     """Runs one stage: ADMM, hard mapping, masked retraining, best candidate.
 
     Args:
@@ -339,7 +339,7 @@ def _steps(dataset):
 
 
 def _check_phases(admm, retrain):
-    for name, value, kind in (("admm", admm, ADMMPhase), ("retrain", retrain, RetrainPhase)):
+    for name, value, kind in ((ADMM, admm, ADMMPhase), (RETRAIN, retrain, RetrainPhase)):
         if not isinstance(value, kind):
             raise ValueError(
                 f"Invalid `{name}`: expected a tfadmm.{kind.__name__}. Received: {value!r}"

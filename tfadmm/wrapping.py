@@ -1,8 +1,10 @@
-"""The entry points: `wrap` a model for ADMM, `project` it, `strip` the result."""
+"""The model-level operations: `wrap` a model for ADMM, `project` it (at once or
+progressively), `strip` the result."""
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Iterable, Mapping
 
 import keras
 from keras import ops
@@ -12,12 +14,14 @@ from tfadmm.admm_model import (
     DEFAULT_RHO,
     DEFAULT_RHO_MULTIPLIER,
     DEFAULT_UPDATES_PER_EPOCH,
+    RETRAIN,
     ADMMModel,
 )
 from tfadmm.compressible import find_compressible_layers
+from tfadmm.constraints import Constraint
 from tfadmm.distillation import Distill, frozen_copy
 from tfadmm.kernel_state import KernelState
-from tfadmm.mapping import check_fraction, fully_mapped
+from tfadmm.mapping import DEFAULT_FRACTION, check_fraction
 from tfadmm.targets import match_layers, resolve_targets
 
 
@@ -41,17 +45,17 @@ def _positive_int(value):
 
 
 def wrap(
-    model,
-    targets,
+    model: keras.Model,
+    targets: Mapping[str, Constraint | dict | str],
     *,
-    rho=DEFAULT_RHO,
-    rho_multiplier=DEFAULT_RHO_MULTIPLIER,
-    rho_max=None,
-    update_every_steps=None,
-    updates_per_epoch=DEFAULT_UPDATES_PER_EPOCH,
-    freeze=None,
-    distill=None,
-):
+    rho: float = DEFAULT_RHO,
+    rho_multiplier: float = DEFAULT_RHO_MULTIPLIER,
+    rho_max: float | None = None,
+    update_every_steps: int | None = None,
+    updates_per_epoch: int = DEFAULT_UPDATES_PER_EPOCH,
+    freeze: Iterable[str] | None = None,
+    distill: Distill | None = None,
+) -> ADMMModel:
     """Wraps a built Keras model for ADMM compression of the targeted kernels.
 
     Each targeted kernel starts its ADMM stage with `Z = project(W)`, `U = 0`
@@ -101,7 +105,7 @@ def wrap(
 
     previous = []
     if isinstance(model, ADMMModel):
-        if model.phase != "retrain":
+        if model.phase != RETRAIN:
             raise ValueError(
                 "The model is still in its ADMM phase: call tfadmm.project(model) "
                 "to finish that stage before wrapping it for the next one."
@@ -177,7 +181,7 @@ def wrap(
     return admm_model
 
 
-def project(model, fraction=None):
+def project(model: ADMMModel, fraction: float | None = None) -> ADMMModel:
     """Hard-maps every active kernel into its set and starts masked retraining.
 
     `W <- project(W)` (pruning keeps the top-k of W itself); the masks are then
@@ -204,12 +208,11 @@ def project(model, fraction=None):
     for state, variable in model.pairs(active_only=True):
         values = state.hard_map(ops.cast(variable, "float32"), fraction)
         variable.assign(ops.cast(values, variable.dtype))
-    model.phase_index.assign(1)
-    model.train_function = None
+    model.start_retraining()
     return model
 
 
-def strip(model, shrink=False):
+def strip(model: ADMMModel, shrink: bool = False) -> keras.Model:
     """Returns the wrapped plain Keras model, with its compressed weights.
 
     The result holds no tfadmm class: `keras.models.load_model` reads it
@@ -234,6 +237,60 @@ def strip(model, shrink=False):
     if shrink:
         return surgery.shrink(model.model)
     return model.model
+
+
+def unmapped_weights(model: ADMMModel) -> int:
+    """How many weights of `model`'s quantized kernels still wait to be mapped.
+
+    Args:
+        model: an `ADMMModel`.
+
+    Returns:
+        An int: 0 once `tfadmm.project` has mapped every weight; in the ADMM
+        phase, every supported weight of the kernels whose constraint freezes
+        values.
+    """
+    return sum(
+        int(ops.convert_to_numpy(ops.sum(state.mask)))
+        for state, _ in model.pairs(active_only=True)
+        if state.constraint.freezes_values
+    )
+
+
+def fully_mapped(model: ADMMModel) -> bool:
+    """Whether `tfadmm.project` has mapped every weight of `model` into its set."""
+    return model.phase == RETRAIN and unmapped_weights(model) == 0
+
+
+def map_progressively(
+    model: ADMMModel, retrain: Callable[[ADMMModel], object], fraction: float = DEFAULT_FRACTION
+) -> ADMMModel:
+    """Maps quantized weights a share at a time, retraining after each step.
+
+    Repeats `tfadmm.project(model, fraction=fraction)` then `retrain(model)`
+    until every weight is mapped: the `fraction` (of the weights there were to
+    map) closest to their levels are snapped and frozen, the others retrain.
+    Pruning constraints map fully at the first step; so does a quantization
+    with `fraction=1`.
+
+    Args:
+        model: an `ADMMModel` after its ADMM phase.
+        retrain: called with the model after each step, e.g.
+            `lambda m: m.fit(x, y, epochs=1)`.
+        fraction: the share mapped per step, in (0, 1].
+
+    Returns:
+        The model, fully mapped and retrained.
+
+    Example:
+        >>> tfadmm.map_progressively(admm_model, lambda m: m.fit(ds, epochs=1))
+    """
+    check_fraction(fraction)
+    while True:
+        project(model, fraction=fraction)
+        retrain(model)
+        if fully_mapped(model):
+            return model
 
 
 def _check_admm_model(model, verb):

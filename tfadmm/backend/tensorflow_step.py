@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfadmm.admm_model import ADMMModel
+from tfadmm.backend.multi_worker import is_multi_worker, reducible_logs
 from tfadmm.keras_private import (
     loss_tracker,
     scale_loss_for_distribution,
@@ -18,7 +18,8 @@ from tfadmm.keras_private import (
 )
 
 
-def train_step(model: ADMMModel, data):
+def train_step(model: keras.Model, data):
+    """One training step of `model`, an `tfadmm.ADMMModel` (which calls it)."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     in_admm = model.phase_index_value == 0
 
@@ -48,9 +49,7 @@ def train_step(model: ADMMModel, data):
 
     logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
     logs.update(model.admm_logs(penalty))
-    if model._multi_worker():
-        from tfadmm.backend.multi_worker import reducible_logs
-
+    if is_multi_worker(model.distribute_strategy):
         logs = reducible_logs(logs)
     return logs
 

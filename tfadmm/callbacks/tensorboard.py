@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 
 from tfadmm import admm
+from tfadmm.admm_model import ADMMModel
+from tfadmm.report import render_markdown
 
 _RESIDUAL = "_residual"
 
@@ -92,8 +95,6 @@ class ADMMTensorBoard(keras.callbacks.Callback):
 
     @property
     def writer(self):
-        import tensorflow as tf
-
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
             layout = custom_scalar_summary.pb(custom_scalars_layout())
@@ -102,8 +103,6 @@ class ADMMTensorBoard(keras.callbacks.Callback):
         return self._writer
 
     def _pairs(self):
-        from tfadmm.admm_model import ADMMModel
-
         model = self.model
         return model.pairs() if isinstance(model, ADMMModel) else []
 
@@ -152,8 +151,6 @@ class ADMMTensorBoard(keras.callbacks.Callback):
         return values
 
     def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
         pairs = self._pairs()
         # The model's own values win over the epoch means of the logs.
         scalars = self.log_scalars(logs or {}, [s.label for s, _ in pairs])
@@ -177,10 +174,6 @@ class ADMMTensorBoard(keras.callbacks.Callback):
             step: the step to write it at; defaults to the last epoch written.
             name: the text's name, e.g. the stage's.
         """
-        import tensorflow as tf
-
-        from tfadmm.report import render_markdown
-
         step = max(self.step - 1, 0) if step is None else step
         with self.writer.as_default(step=step):
             tf.summary.text(f"report/{name}", render_markdown(report))
@@ -192,8 +185,6 @@ class ADMMTensorBoard(keras.callbacks.Callback):
         The step of a point is its sparsity in per mille (`990` for 0.99); the
         unpruned model is step 0.
         """
-        import tensorflow as tf
-
         with self.writer.as_default():
             for layer in curves.loss:
                 points = zip(curves.sparsities, curves.loss[layer], curves.accuracy[layer],

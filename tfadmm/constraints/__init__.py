@@ -1,6 +1,6 @@
 """Constraint sets and their projections: what a compressed kernel must satisfy."""
 
-from tfadmm.constraints.base import Chain, Constraint, Projection
+from tfadmm.constraints.base import Chain, Constraint, Projection, get
 from tfadmm.constraints.nm_sparsity import NMSparsity, project_n_m
 from tfadmm.constraints.quantization import (
     Binary,
@@ -13,7 +13,6 @@ from tfadmm.constraints.quantization import (
     project_quantize,
     project_ternary,
 )
-from tfadmm.constraints.registry import get
 from tfadmm.constraints.sparsity import Sparsity, project_sparsity, top_k_mask
 from tfadmm.constraints.structured import ChannelSparsity, FilterSparsity, project_slices
 

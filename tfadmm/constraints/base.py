@@ -8,7 +8,8 @@ projection `project(x, support)`, which solves
 and says which entries of the result are allowed to be non-zero (its support).
 Pruning constraints shrink the support; quantization constraints keep it and
 put the values on a level set. `a & b` chains two constraints: `b` is applied to
-what `a` kept (prune, then quantize the survivors), as in the papers.
+what `a` kept (prune, then quantize the survivors), as in the papers. `get`
+turns an identifier (an instance, a serialized config, a name) into a constraint.
 """
 
 from __future__ import annotations
@@ -102,6 +103,46 @@ class Constraint:
         return f"{type(self).__name__}({args})"
 
 
+def _class_for(name):
+    camel = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    for candidate in (name, camel):
+        cls = keras.saving.get_registered_object(f"tfadmm>{candidate}")
+        if isinstance(cls, type) and issubclass(cls, Constraint):
+            return cls
+    return None
+
+
+def get(identifier):
+    """Returns a `Constraint` from an instance, a serialized config or a name.
+
+    Args:
+        identifier: a `Constraint`; a dict as written by
+            `keras.saving.serialize_keras_object`; or the name of a constraint
+            class that needs no arguments (`"binary"`, `"Ternary"`).
+
+    Raises:
+        ValueError: for anything else, naming the received value.
+    """
+    if isinstance(identifier, Constraint):
+        return identifier
+    if isinstance(identifier, dict):
+        obj = keras.saving.deserialize_keras_object(identifier)
+        if isinstance(obj, Constraint):
+            return obj
+    if isinstance(identifier, str):
+        cls = _class_for(identifier)
+        if cls is not None:
+            try:
+                return cls()
+            except TypeError:  # the class needs arguments (`Sparsity`, `Quantize`)
+                pass
+    raise ValueError(
+        "Could not interpret a tfadmm constraint: expected a tfadmm.Constraint "
+        "(e.g. tfadmm.Sparsity(0.9)), its serialized config, or the name of one "
+        f"that takes no arguments. Received: {identifier!r}"
+    )
+
+
 def full_support(x, support):
     """Returns `support`, or a tensor of ones shaped like `x` when it is None."""
     if support is None:
@@ -122,8 +163,6 @@ class Chain(Constraint):
     """
 
     def __init__(self, first, second):
-        from tfadmm.constraints.registry import get
-
         self.first = get(first)
         self.second = get(second)
 

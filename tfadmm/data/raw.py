@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -41,8 +42,6 @@ class RawData:
 
 def from_arrays(x_train, y_train, x_test, y_test, *, num_classes=None, origin=""):
     """RawData over in-memory uint8 NHWC arrays and integer labels."""
-    import numpy as np
-
     arrays = {"train": (x_train, y_train), "test": (x_test, y_test)}
     for split, (x, y) in arrays.items():
         if x.ndim == 3:

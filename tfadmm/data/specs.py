@@ -24,6 +24,9 @@ class DatasetSpec:
         install_hint: how to get a local copy, for the offline error message.
         train_examples: the size of the training split (None: unknown), for
             checks that need the number of steps per epoch before loading.
+        input_shape: the shape of one example (None: unknown), and
+        num_classes: the number of classes, so that a model for the dataset can
+            be built without loading it.
     """
 
     pipeline: str = "generic"
@@ -32,6 +35,8 @@ class DatasetSpec:
     system_dirs: tuple = ()
     install_hint: str = ""
     train_examples: int | None = None
+    input_shape: tuple | None = None
+    num_classes: int | None = None
 
 
 _IDX_FILES = (
@@ -44,6 +49,7 @@ SPECS = {
         "grayscale", (0.1307,), (0.3081,), ("/usr/share/datasets/mnist",),
         f"put the four IDX files ({_IDX_FILES}) in $TFADMM_DATA_DIR/mnist",
         train_examples=60_000,
+        input_shape=(28, 28, 1), num_classes=10,
     ),
     "fashion_mnist": DatasetSpec(
         "grayscale", (0.2860,), (0.3530,), ("/usr/share/datasets/fashion-mnist",),
@@ -51,6 +57,7 @@ SPECS = {
         f"/usr/share/datasets/fashion-mnist), or put the four IDX files ({_IDX_FILES}) "
         "in $TFADMM_DATA_DIR/fashion_mnist",
         train_examples=60_000,
+        input_shape=(28, 28, 1), num_classes=10,
     ),
     "cifar10": DatasetSpec(
         "cifar", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), (),
@@ -58,6 +65,7 @@ SPECS = {
         "numpy.savez as $TFADMM_DATA_DIR/cifar10.npz, or put an image tree "
         "(train/<class>/*.png, test/<class>/*.png) in $TFADMM_DATA_DIR/cifar10",
         train_examples=50_000,
+        input_shape=(32, 32, 3), num_classes=10,
     ),
     "cifar100": DatasetSpec(
         "cifar", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), (),
@@ -65,6 +73,7 @@ SPECS = {
         "numpy.savez as $TFADMM_DATA_DIR/cifar100.npz, or put an image tree "
         "(train/<class>/*.png, test/<class>/*.png) in $TFADMM_DATA_DIR/cifar100",
         train_examples=50_000,
+        input_shape=(32, 32, 3), num_classes=100,
     ),
     "imagenet2012": DatasetSpec(
         "imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), (),
@@ -73,6 +82,7 @@ SPECS = {
         "`tfds build imagenet2012 --data_dir {data_dir}`, or put an image tree "
         "(train/<class>/*.JPEG, test/<class>/*.JPEG) in $TFADMM_DATA_DIR/imagenet2012",
         train_examples=1_281_167,
+        input_shape=(224, 224, 3), num_classes=1000,
     ),
 }
 

@@ -1,7 +1,8 @@
 """Recipes: a whole progressive compression plan in one YAML file, and its runner."""
 
+from tfadmm.recipes.building import build_model, load_data
 from tfadmm.recipes.loader import apply_overrides, load_recipe, parse_recipe
-from tfadmm.recipes.runner import RunResult, build_model, load_data, run_recipe
+from tfadmm.recipes.runner import RunResult, run_recipe
 from tfadmm.recipes.schema import (
     ADMMSpec,
     DataSpec,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from tfadmm.admm_model import RETRAIN
 from tfadmm.errors import TfadmmError
+from tfadmm.recipes.loader import parse_recipe
+from tfadmm.recipes.run_directory import BASELINE, RECIPE
 
 
 def check_changes(recipe, directory, old_text):
@@ -15,19 +18,17 @@ def check_changes(recipe, directory, old_text):
     Args:
         recipe: the new `Recipe`.
         directory: the run's `RunDirectory`.
-        old_text: the run's `recipe.yaml`.
+        old_text: the run's recipe file (`run_directory.RECIPE`).
 
     Raises:
         TfadmmError: naming what the new recipe would change of work already done.
     """
-    from tfadmm.recipes.loader import parse_recipe
-
-    old = parse_recipe(old_text, "recipe.yaml")
+    old = parse_recipe(old_text, RECIPE)
     state = directory.read_state()
     position, done = state.get("position") or [], state.get("completed_stages", 0)
     changed = [k for k in ("model", "data", "seed") if getattr(old, k) != getattr(recipe, k)]
     baseline_done = done > 0 or (position and position[0] != "baseline") or (
-        directory.path("baseline.keras").exists())
+        directory.path(BASELINE).exists())
     if baseline_done and old.baseline != recipe.baseline:
         changed.append("baseline")
     if len(recipe.stages) < done:
@@ -38,7 +39,7 @@ def check_changes(recipe, directory, old_text):
         elif index == done and position[:1] == [index]:
             same = before.targets == after.targets and before.allocate == after.allocate
             same = same and before.keep_previous == after.keep_previous
-            if position[1] == "retrain":
+            if position[1] == RETRAIN:
                 same = same and before.admm == after.admm
             if not same:
                 changed.append(f"stages[{index}] (its targets or finished ADMM phase)")

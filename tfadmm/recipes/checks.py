@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from tfadmm.compressible import find_compressible_layers
-from tfadmm.errors import RecipeError, TfadmmError
-from tfadmm.recipes.loader import _Reader, _sparsity_of, format_path
-from tfadmm.targets import match_layers, resolve_targets, winning_pattern
+import math
 
-# Input shape and classes of the datasets the zoo is used with, so that a
-# recipe's model can be built without loading its data.
-KNOWN_DATASETS = {
-    "mnist": ((28, 28, 1), 10),
-    "fashion_mnist": ((28, 28, 1), 10),
-    "cifar10": ((32, 32, 3), 10),
-    "cifar100": ((32, 32, 3), 100),
-    "imagenet2012": ((224, 224, 3), 1000),
-}
+from tfadmm.compressible import find_compressible_layers
+from tfadmm.data.specs import get_spec
+from tfadmm.errors import RecipeError, TfadmmError
+from tfadmm.recipes.building import build_model, load_data
+from tfadmm.recipes.pruning_order import check_sparsity_grows, sparsity_of
+from tfadmm.recipes.reader import Reader, format_path
+from tfadmm.targets import match_layers, resolve_targets, winning_pattern
 
 
 def _model_for(recipe):
-    from tfadmm.recipes.runner import build_model
-
-    shape, classes = KNOWN_DATASETS.get(recipe.data.name, (None, None))
+    """The recipe's model, built for its dataset's known input shape and classes."""
+    spec = get_spec(recipe.data.name)
+    shape, classes = spec.input_shape, spec.num_classes
     try:
         return build_model(recipe, shape, classes)
     except TfadmmError as error:
@@ -48,37 +43,37 @@ def check_against_model(recipe, model=None):
         RecipeError: every problem, each with the file, line and path.
     """
     model = model if model is not None else _model_for(recipe)
-    reader = _Reader(recipe.source, recipe.lines)
-    sparsity = {}
-    for index, stage in enumerate(recipe.stages):
-        if stage.allocate is not None:
-            _check_allocated_layers(reader, model, index, stage.allocate)
-            continue
-        valid = True
-        for pattern, constraint in stage.targets:
-            path = ("stages", index, "targets", pattern)
-            try:
-                resolve_targets(model, {pattern: constraint})
-            except ValueError as error:
-                message = str(error).split(": ", 1)[-1]
-                reader.errors.append(f"{reader.where(path)}: {format_path(path)}: {message}")
-                valid = False
-        if not valid:
-            continue
-        patterns = stage.target_dict
-        for (layer, _), (constraint, _) in resolve_targets(model, patterns).items():
-            value = _sparsity_of(constraint)
-            if value is None:
-                continue
-            path = ("stages", index, "targets", winning_pattern(layer, patterns), "sparsity")
-            before = sparsity.get(layer)
-            if before is not None and value < before[0]:
-                reader.fail(path, f"at least {before[0]} for layer '{layer}' (its sparsity in "
-                            f"stage '{before[1]}'): pruned weights stay pruned", value)
-            sparsity[layer] = (value, stage.name)
+    reader = Reader(recipe.source, recipe.lines)
+    check_sparsity_grows(reader, (
+        (stage.name, _resolved_targets(reader, model, index, stage))
+        for index, stage in enumerate(recipe.stages)))
     if reader.errors:
         raise RecipeError("\n".join(reader.errors))
     return model
+
+
+def _resolved_targets(reader, model, index, stage):
+    """A stage's targets per layer, for `check_sparsity_grows`; problems go to `reader`."""
+    if stage.allocate is not None:
+        _check_allocated_layers(reader, model, index, stage.allocate)
+        return []
+    valid = True
+    for pattern, constraint in stage.targets:
+        path = ("stages", index, "targets", pattern)
+        try:
+            resolve_targets(model, {pattern: constraint})
+        except ValueError as error:
+            message = str(error).split(": ", 1)[-1]
+            reader.errors.append(f"{reader.where(path)}: {format_path(path)}: {message}")
+            valid = False
+    if not valid:
+        return []
+    patterns = stage.target_dict
+    return [
+        (layer, ("stages", index, "targets", winning_pattern(layer, patterns), "sparsity"),
+         constraint, f" for layer '{layer}'")
+        for (layer, _), (constraint, _) in resolve_targets(model, patterns).items()
+    ]
 
 
 def _check_allocated_layers(reader, model, index, spec):
@@ -105,8 +100,6 @@ def planned_rates(recipe, model):
     stage that allocates counts its layers as pruned by its rate (the per-layer
     split is made at run time).
     """
-    import math
-
     kept = {}
     rates = []
     for stage in recipe.stages:
@@ -122,7 +115,7 @@ def planned_rates(recipe, model):
         for (layer, kernel), (constraint, variable) in resolve_targets(
             model, stage.target_dict
         ).items():
-            sparsity = _sparsity_of(constraint)
+            sparsity = sparsity_of(constraint)
             if sparsity is not None:
                 size = math.prod(variable.shape)
                 kept[(layer, kernel)] = (size, size - math.floor(sparsity * size))
@@ -134,8 +127,6 @@ def planned_rates(recipe, model):
 
 def dry_run(recipe):
     """Builds the model and the data pipeline, runs one batch; returns a summary line."""
-    from tfadmm.recipes.runner import build_model, load_data
-
     splits = load_data(recipe)
     model = build_model(recipe, splits.input_shape, splits.num_classes)
     check_against_model(recipe, model)

@@ -14,6 +14,7 @@ import contextlib
 import os
 
 import keras
+import tensorflow as tf
 
 from tfadmm.errors import TfadmmError
 from tfadmm.recipes import run_directory
@@ -26,8 +27,6 @@ def make_strategy(name):
         TfadmmError: `multi_worker` without `TF_CONFIG`, a strategy created
             too late in the process, or no TPU to connect to.
     """
-    import tensorflow as tf
-
     try:
         if name == "mirrored":
             return tf.distribute.MirroredStrategy()

@@ -8,126 +8,38 @@ import numbers
 import pathlib
 import re
 
+from tfadmm import constraints
 from tfadmm.allocation import METHODS as ALLOCATION_METHODS
+from tfadmm.data import SOURCES as DATA_SOURCES
 from tfadmm.errors import RecipeError
 from tfadmm.recipes import schema
+from tfadmm.recipes.pruning_order import check_sparsity_grows
+from tfadmm.recipes.reader import ANY_KEY, Reader
 from tfadmm.recipes.yaml_source import YamlSyntaxError, parse_yaml
+
+
+def _fields(spec):
+    """A section's keys: the fields of the settings object it becomes, in their order."""
+    return tuple(field.name for field in dataclasses.fields(spec))
+
 
 VERSION = 1
 TOP_KEYS = ("version", "name", "seed", "model", "data", "baseline", "defaults", "stages",
             "distribute", "precision", "jit_compile")
-MODEL_KEYS = ("zoo", "file", "function", "args", "safe_mode")
-DATA_KEYS = ("name", "source", "path", "batch_size", "validation_split", "take", "augment",
-             "normalize")
-DATA_SOURCES = ("auto", "tfds", "idx", "npz", "folder")
-OPTIMIZER_KEYS = (
-    "name", "learning_rate", "momentum", "weight_decay", "schedule", "decay_epochs", "decay_rate",
-)
-ADMM_KEYS = ("epochs", "update_every_steps", "updates_per_epoch", "rho", "rho_multiplier",
-             "rho_max", "optimizer")
-RETRAIN_KEYS = ("epochs", "optimizer", "progressive_fraction", "keep_best", "recalibrate_bn")
-DISTILL_KEYS = ("temperature", "alpha", "teacher")
-BASELINE_KEYS = ("epochs", "optimizer")
+MODEL_KEYS = _fields(schema.ModelSpec)
+DATA_KEYS = _fields(schema.DataSpec)
+OPTIMIZER_KEYS = _fields(schema.OptimizerSpec)
+ADMM_KEYS = _fields(schema.ADMMSpec)
+RETRAIN_KEYS = _fields(schema.RetrainSpec)
+DISTILL_KEYS = _fields(schema.DistillSpec)
+BASELINE_KEYS = _fields(schema.TrainSpec)
 DEFAULTS_KEYS = ("admm", "retrain", "optimizer", "keep_previous", "distill")
 STAGE_KEYS = ("name", "targets", "allocate", "admm", "retrain", "optimizer", "keep_previous",
               "distill")
-ALLOCATE_KEYS = ("rate", "method", "layers")
+ALLOCATE_KEYS = _fields(schema.AllocateSpec)
 TARGET_KEYS = ("sparsity", "n_m", "filters", "channels", "binary", "ternary", "bits",
                "power_of_two", "per_channel")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def format_path(path):
-    """`("stages", 1, "targets", "fc1")` -> `stages[1].targets.fc1`."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(document)"
-
-
-class _Reader:
-    """Reads values out of the parsed document, collecting every error."""
-
-    def __init__(self, filename, lines):
-        self.filename = filename
-        self.lines = lines
-        self.errors = []
-
-    def fail(self, path, expected, received):
-        self.errors.append(
-            f"{self.where(path)}: {format_path(path)}: expected {expected}. Received: {received!r}"
-        )
-
-    def where(self, path):
-        for end in range(len(path), -1, -1):
-            if tuple(path[:end]) in self.lines:
-                return f"{self.filename}:{self.lines[tuple(path[:end])]}"
-        return self.filename
-
-    def line_of(self, error):
-        """The line number an error message starts with (0 when it has none)."""
-        head = error[len(self.filename) + 1:].split(":", 1)[0]
-        return int(head) if error.startswith(self.filename + ":") and head.isdigit() else 0
-
-    def mapping(self, value, path, keys, *, required=False):
-        """The dict at `path` (None if absent); unknown keys are errors."""
-        if value is None:
-            if required:
-                self.fail(path, "a mapping", value)
-            return None
-        if not isinstance(value, dict):
-            self.fail(path, "a mapping", value)
-            return None
-        for key in value:
-            if key not in keys:
-                self.fail(path + (key,), f"one of the keys {', '.join(keys)}", key)
-        return {k: v for k, v in value.items() if k in keys}
-
-    def number(self, value, path, *, low=None, high=None, low_open=False, high_open=False,
-               integer=False, none_ok=False):
-        if value is None and none_ok:
-            return None
-        kind = "an integer" if integer else "a number"
-        bounds = ""
-        if low is not None and high is not None:
-            bounds = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        elif low is not None:
-            bounds = f" {'>' if low_open else '>='} {low}"
-        expected = kind + bounds + (" or null" if none_ok else "")
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if ok and integer:
-            ok = float(value).is_integer()
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            self.fail(path, expected, value)
-            return None
-        return int(value) if integer else float(value)
-
-    def build(self, path, make, *args, **kwargs):
-        """`make(*args, **kwargs)`; a `ValueError` it raises becomes an error at `path`."""
-        try:
-            return make(*args, **kwargs)
-        except ValueError as error:
-            self.errors.append(f"{self.where(path)}: {format_path(path)}: {error}")
-            return None
-
-    def boolean(self, value, path):
-        if not isinstance(value, bool):
-            self.fail(path, "true or false", value)
-            return None
-        return value
-
-    def string(self, value, path, *, choices=None, pattern=None, what="a string"):
-        if choices is not None and value not in choices:
-            self.fail(path, f"one of {', '.join(choices)}", value)
-            return None
-        if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
-            self.fail(path, what, value)
-            return None
-        return value
 
 
 def _merged(reader, sources, keys):
@@ -172,8 +84,6 @@ def _optimizer(reader, sources, base=None):
 
 def _constraint(reader, value, path):
     """A target spec (`{sparsity: 0.9, bits: 4}`, or a bare sparsity) -> Constraint."""
-    from tfadmm import constraints
-
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         value = {"sparsity": value}
     spec = reader.mapping(value, path, TARGET_KEYS, required=True)
@@ -233,8 +143,6 @@ def _constraint(reader, value, path):
 
 def _structured(reader, spec, path, pruning):
     """`filters: s` / `channels: s`: whole filters or input channels pruned (one pruning key)."""
-    from tfadmm import constraints
-
     for key, cls in (("filters", constraints.FilterSparsity),
                      ("channels", constraints.ChannelSparsity)):
         if key not in spec:
@@ -253,7 +161,7 @@ def _structured(reader, spec, path, pruning):
 
 
 def _targets(reader, value, path):
-    section = reader.mapping(value, path, keys=_AnyKey(), required=True)
+    section = reader.mapping(value, path, keys=ANY_KEY, required=True)
     if section is None:
         return ()
     if not section:
@@ -269,12 +177,7 @@ def _targets(reader, value, path):
     return tuple(pairs)
 
 
-class _AnyKey(tuple):
-    def __contains__(self, key):
-        return True
-
-
-def _stage(reader, raw, index, defaults, names):
+def _read_stage(reader, raw, index, defaults, names):
     path = ("stages", index)
     section = reader.mapping(raw, path, STAGE_KEYS, required=True)
     if section is None:
@@ -400,25 +303,6 @@ def _distill(reader, sources):
     return dataclasses.replace(default, **{k: v for k, v in kwargs.items() if v is not None})
 
 
-def _check_sparsity_grows(reader, stages):
-    """A pattern's sparsity never decreases from one stage to the next."""
-    seen = {}
-    for index, stage in enumerate(stages):
-        for pattern, constraint in stage.targets:
-            sparsity = _sparsity_of(constraint)
-            if sparsity is None:
-                continue
-            if pattern in seen and sparsity < seen[pattern][0]:
-                before, name = seen[pattern]
-                reader.fail(
-                    ("stages", index, "targets", pattern, "sparsity"),
-                    f"at least {before} (its sparsity in stage '{name}'): pruned weights "
-                    "stay pruned",
-                    sparsity,
-                )
-            seen[pattern] = (sparsity, stage.name)
-
-
 def _check_allocation_data(reader, stages, data):
     """`method: sensitivity` measures on the validation split: there must be one."""
     for index, stage in enumerate(stages):
@@ -427,12 +311,6 @@ def _check_allocation_data(reader, stages, data):
             reader.fail(("stages", index, "allocate", "method"),
                         "uniform or global when data.validation_split is 0 (sensitivity "
                         "measures on the validation split)", "sensitivity")
-
-
-def _sparsity_of(constraint):
-    if hasattr(constraint, "first"):
-        return _sparsity_of(constraint.first)
-    return getattr(constraint, "sparsity", None)
 
 
 def apply_overrides(document, overrides):
@@ -528,7 +406,7 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
         if not isinstance(document, dict):
             raise RecipeError(f"{filename}: expected a mapping at the top. Received: {document!r}")
         document = apply_overrides(document, overrides)
-    reader = _Reader(filename, lines)
+    reader = Reader(filename, lines)
     top = reader.mapping(document, (), TOP_KEYS, required=True)
     if top is None:
         raise RecipeError("\n".join(reader.errors))
@@ -552,27 +430,33 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
     if not isinstance(args, dict):
         reader.fail(("model", "args"), "a mapping", args)
         args = {}
-    safe_mode = reader.boolean(model_raw.get("safe_mode", True), ("model", "safe_mode"))
+    safe_mode = reader.boolean(model_raw.get("safe_mode", schema.ModelSpec.safe_mode),
+                               ("model", "safe_mode"))
     model = schema.ModelSpec(
         zoo=model_raw.get("zoo"), file=model_raw.get("file"), function=model_raw.get("function"),
         args=args, safe_mode=bool(safe_mode),
     )
 
     data_raw = reader.mapping(top.get("data"), ("data",), DATA_KEYS, required=True) or {}
+    data_default = schema.DataSpec()
     data = schema.DataSpec(
         name=reader.string(data_raw.get("name"), ("data", "name")) or "",
-        source=reader.string(data_raw.get("source", "auto"), ("data", "source"),
-                             choices=DATA_SOURCES) or "auto",
+        source=reader.string(data_raw.get("source", data_default.source), ("data", "source"),
+                             choices=DATA_SOURCES) or data_default.source,
         path=data_raw.get("path"),
-        batch_size=reader.number(data_raw.get("batch_size", 128), ("data", "batch_size"), low=1,
-                                 integer=True) or 128,
-        validation_split=reader.number(data_raw.get("validation_split", 0.1),
+        batch_size=reader.number(data_raw.get("batch_size", data_default.batch_size),
+                                 ("data", "batch_size"), low=1, integer=True)
+        or data_default.batch_size,
+        validation_split=reader.number(data_raw.get("validation_split",
+                                                    data_default.validation_split),
                                        ("data", "validation_split"), low=0, high=1,
                                        high_open=True) or 0.0,
         take=reader.number(data_raw.get("take"), ("data", "take"), low=1, integer=True,
                            none_ok=True),
-        augment=bool(reader.boolean(data_raw.get("augment", True), ("data", "augment"))),
-        normalize=bool(reader.boolean(data_raw.get("normalize", True), ("data", "normalize"))),
+        augment=bool(reader.boolean(data_raw.get("augment", data_default.augment),
+                                    ("data", "augment"))),
+        normalize=bool(reader.boolean(data_raw.get("normalize", data_default.normalize),
+                                      ("data", "normalize"))),
     )
     if data.path is not None and not isinstance(data.path, str):
         reader.fail(("data", "path"), "a path (string)", data.path)
@@ -598,10 +482,13 @@ def parse_recipe(text, filename="<recipe>", overrides=()):
     else:
         names = set()
         for index, raw in enumerate(stages_raw):
-            stage = _stage(reader, raw, index, defaults, names)
+            stage = _read_stage(reader, raw, index, defaults, names)
             if stage is not None:
                 stages.append(stage)
-        _check_sparsity_grows(reader, stages)
+        check_sparsity_grows(reader, [
+            (stage.name, [(pattern, ("stages", index, "targets", pattern, "sparsity"),
+                           constraint, "") for pattern, constraint in stage.targets])
+            for index, stage in enumerate(stages)])
         _check_allocation_data(reader, stages, data)
 
     distribute, precision, jit_compile = _execution(reader, top)

@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 
+from tfadmm.admm_model import ADMM
 from tfadmm.errors import TfadmmError
 
 
@@ -47,7 +48,7 @@ def non_finite_message(recipe, model, position, epoch, label, problem):
         where = f"stages.{stage.name}.{position[1]}"
         optimizer = getattr(stage, position[1]).optimizer
     lr = f"{where}.optimizer.learning_rate (now {optimizer.learning_rate:g})"
-    if position[-1] == "admm":
+    if position[-1] == ADMM:
         rho = float(keras.ops.convert_to_numpy(model.rho))
         rho_key = f"{where}.rho (initial {model.rho0:g}, now {rho:g})"
         cause = (f"rho is likely too large: lower {rho_key}" if key == "admm_penalty"

@@ -18,9 +18,10 @@ from tfadmm.callbacks.tensorboard import ADMMTensorBoard
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.constraints.sparsity import project_sparsity
 from tfadmm.errors import RecipeError
+from tfadmm.recipes.building import build_model, load_data
 from tfadmm.recipes.checks import check_against_model
-from tfadmm.recipes.loader import _Reader, _sparsity_of, format_path
-from tfadmm.recipes.runner import build_model, load_data
+from tfadmm.recipes.pruning_order import sparsity_of
+from tfadmm.recipes.reader import Reader, format_path
 from tfadmm.targets import resolve_targets
 
 
@@ -105,7 +106,7 @@ def plan_recipe(recipe, *, on_event=None, logdir=None):
                     on_progress=lambda line, name=stage.name: emit(f"{name}: {line}"),
                 )
             except ValueError as error:
-                reader = _Reader(recipe.source, recipe.lines)
+                reader = Reader(recipe.source, recipe.lines)
                 path = ("stages", index, "allocate")
                 raise RecipeError(f"{reader.where(path)}: {format_path(path)}: {error}") from None
             wanted = dict(allocation.sparsities)
@@ -114,8 +115,8 @@ def plan_recipe(recipe, *, on_event=None, logdir=None):
         else:
             wanted = {}
             for (layer, _), (constraint, _) in resolve_targets(model, stage.target_dict).items():
-                if _sparsity_of(constraint) is not None:
-                    wanted[layer] = _sparsity_of(constraint)
+                if sparsity_of(constraint) is not None:
+                    wanted[layer] = sparsity_of(constraint)
         for layer, value in wanted.items():
             sparsity[layer] = max(sparsity[layer], value)
             pruned.add(layer)

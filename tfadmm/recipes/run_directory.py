@@ -15,6 +15,10 @@
       report.json, report.md
       logs/                TensorBoard event files
 
+The functions at the end read what a finished run leaves (`model.keras`,
+`history.json`, the recipe's data section) for `tfadmm report`, `export` and
+`evaluate`.
+
 A file is first written beside its destination and then renamed over it, so
 a crash or `kill -9` leaves either the old or the new file, never half of one.
 `state.json` is renamed last: a checkpoint counts only once it names it.
@@ -34,13 +38,28 @@ import pathlib
 import shutil
 import tempfile
 
-from tfadmm.errors import TfadmmError, UsageError
+import numpy as np
+import yaml
 
+from tfadmm.data.specs import Normalization
+from tfadmm.errors import ModelError, TfadmmError, UsageError
+from tfadmm.models.loading import load_file
+from tfadmm.recipes.loader import load_recipe
+
+# The run directory's files (see above), each named once.
 STATE = "state.json"
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2  # how many of the latest checkpoints a run keeps (`--keep-checkpoints`)
 RECIPE = "recipe.yaml"
+BASELINE = "baseline.keras"
+STAGES = "stages"
+MODEL = "model.keras"  # the final model, and each stage's model in its stage directory
+METRICS = "metrics.json"  # a stage's record, in its stage directory
 ALLOCATION = "allocation.json"  # a stage's `tfadmm.Allocation`, in its stage directory
+HISTORY = "history.json"
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+LOGS = "logs"
 _WRITES = contextvars.ContextVar("tfadmm_run_directory_writes", default=True)
 
 
@@ -131,17 +150,18 @@ def save_model(model, path, include_optimizer=True):
 
 def save_weights(weights, path):
     """Saves a list of arrays (`model.get_weights()`) as `.npz` atomically."""
-    import numpy as np
-
     atomic_write(path, lambda tmp: np.savez(tmp, *weights), suffix=".npz")
 
 
 def load_weights(path):
     """The list of arrays `save_weights` wrote, in order."""
-    import numpy as np
-
     with np.load(path) as data:
         return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def recipe_text(recipe):
+    """The resolved recipe as YAML (what `recipe.yaml` in the run directory holds)."""
+    return yaml.safe_dump(recipe.document, sort_keys=False)
 
 
 def recipe_digest(text):
@@ -229,7 +249,7 @@ class RunDirectory:
                 )
             state = self.read_state()
             if writes_enabled():  # temporary files of writes a crash interrupted
-                for stale in self.path("checkpoints").glob(".*"):
+                for stale in self.path(CHECKPOINTS).glob(".*"):
                     with contextlib.suppress(OSError):
                         stale.unlink()
             if state.get("recipe_sha256") != digest and changes is not None:
@@ -409,7 +429,7 @@ class RunDirectory:
                 self.path(path).unlink()
 
     def stage_dir(self, index, name):
-        return self.path("stages", f"{index + 1:02d}-{name}")
+        return self.path(STAGES, f"{index + 1:02d}-{name}")
 
 
 def _state_problem(state):
@@ -432,3 +452,92 @@ def _state_problem(state):
         return (f"checkpoints: expected a list of objects with the keys {sorted(fields)}. "
                 f"Received: {records!r}")
     return None
+
+
+# -- reading a run's results ----------------------------------------------------
+
+
+def model_file(path):
+    """The `.keras` file of `path`: the file itself, or a run directory's `model.keras`."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        folder, path = path, os.path.join(path, MODEL)
+        if os.path.isfile(path):
+            return path
+        if os.path.isfile(os.path.join(folder, STATE)):
+            raise ModelError(
+                f"{folder}: the run has not finished (no {MODEL} yet): continue it with "
+                "`tfadmm run RECIPE --output DIR --resume`, or pass a .keras file"
+            )
+        raise ModelError(
+            f"{folder}: not a run directory (no {MODEL}, no {STATE}): expected a .keras "
+            "file or the directory of a finished `tfadmm run`"
+        )
+    if not path.endswith(".keras"):
+        raise ModelError(
+            f"Expected a .keras file or a run directory. Received: {path}"
+        )
+    if not os.path.isfile(path):
+        raise ModelError(f"Model file not found. Received: {path}")
+    return path
+
+
+def load_model(path):
+    """Loads the model at `path` (a `.keras` file or a run directory), in safe mode.
+
+    Raises:
+        ModelError: no model there, or a file Keras cannot load.
+    """
+    return load_file(model_file(path), safe_mode=True, compile=False)
+
+
+def input_normalization(path, recipe=None):
+    """`(dataset, Normalization)`: what the inputs of the model at `path` went through.
+
+    Read from `recipe` (a recipe file's path), else from the run directory's
+    own `recipe.yaml`; `(None, None)` for a `.keras` file without a recipe.
+
+    Raises:
+        RecipeError: a recipe that does not validate.
+    """
+    if recipe is None and os.path.isfile(os.path.join(os.fspath(path), RECIPE)):
+        recipe = os.path.join(os.fspath(path), RECIPE)
+    if recipe is None:
+        return None, None
+    data = load_recipe(recipe).data
+    return data.name, Normalization.of_dataset(data.name, data.normalize)
+
+
+def load_history(path):
+    """`(baseline_accuracy, stages)` from a run directory's `history.json`.
+
+    The baseline is `baseline_accuracy`, or else `baseline.test_accuracy` (as
+    the recipe runner writes it). Returns `(None, [])` for a `.keras` file or a
+    run without history; the stages come as
+    `{"name", "accuracy_before", "accuracy_after"}` dicts for `tfadmm.build_report`.
+
+    Raises:
+        ModelError: a `history.json` that is not valid JSON of that shape.
+    """
+    path = os.fspath(path)
+    file = os.path.join(path, HISTORY)
+    if not os.path.isdir(path) or not os.path.isfile(file):
+        return None, []
+    try:
+        with open(file, encoding="utf-8") as f:
+            data = json.load(f)
+        stages = [
+            {
+                "name": stage["name"],
+                "accuracy_before": stage.get("accuracy_before"),
+                "accuracy_after": stage.get("accuracy_after"),
+            }
+            for stage in data.get("stages", [])
+        ]
+        baseline = data.get("baseline_accuracy")
+        if baseline is None and isinstance(data.get("baseline"), dict):
+            # The recipe runner writes {"baseline": {"test_accuracy": ...}}.
+            baseline = data["baseline"].get("test_accuracy")
+        return baseline, stages
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ModelError(f"Invalid {file}: {type(error).__name__}: {error}") from error

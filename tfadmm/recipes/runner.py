@@ -6,27 +6,42 @@ import dataclasses
 import functools
 import json
 import pathlib
+import tempfile
 
 import keras
-import yaml
+import tensorflow as tf
 
-from tfadmm.admm_model import ADMMModel
+from tfadmm import report
+from tfadmm.admm_model import ADMM, RETRAIN, ADMMModel
 from tfadmm.allocation import Allocation, plan_allocation, select_layers
+from tfadmm.backend.multi_worker import is_multi_worker
+from tfadmm.callbacks import ADMMTensorBoard
 from tfadmm.distillation import Distill
 from tfadmm.errors import DataError, ModelError, TfadmmError
 from tfadmm.models.loading import load_file
 from tfadmm.recipes.amendments import check_changes
+from tfadmm.recipes.building import build_model, load_data
+from tfadmm.recipes.checks import check_against_model
 from tfadmm.recipes.execution import execution, jit_compile_for
 from tfadmm.recipes.numerics import StopOnNonFinite, check_finite, non_finite_message
 from tfadmm.recipes.run_directory import (
     ALLOCATION,
+    BASELINE,
     CHECKPOINTS,
+    HISTORY,
     KEEP_CHECKPOINTS,
+    LOGS,
+    METRICS,
+    MODEL,
+    REPORT_JSON,
+    REPORT_MD,
     RunDirectory,
     load_weights,
+    recipe_text,
     save_model,
     save_weights,
     write_json,
+    write_text,
     writes_enabled,
 )
 from tfadmm.seeding import reseed
@@ -73,7 +88,7 @@ class _RunMonitor(StageMonitor):
     def _phase_label(self, phase):
         if self.index is None:
             return self.label
-        return f"{self.label}: {'ADMM' if phase == 'admm' else 'retrain'}"
+        return f"{self.label}: {'ADMM' if phase == ADMM else RETRAIN}"
 
     def epoch_begin(self, model, phase, epoch, epochs):
         self.stop.problem = None
@@ -90,7 +105,7 @@ class _RunMonitor(StageMonitor):
         self.run.commit(model, (*position, epoch))
 
     def mapped(self, model):
-        self.run.commit(model, (self.index, "retrain", 0))
+        self.run.commit(model, (self.index, RETRAIN, 0))
 
     def measured(self, name, value):
         self.run.state.setdefault("measured", {})[name] = value
@@ -103,7 +118,7 @@ class _RunMonitor(StageMonitor):
                                   "val_accuracy": candidate.val_accuracy}
 
     def mapped_share(self, epoch):
-        self.run.emit(f"{self._phase_label('retrain')}: mapped the next share of quantized "
+        self.run.emit(f"{self._phase_label(RETRAIN)}: mapped the next share of quantized "
                       "weights")
 
 
@@ -113,38 +128,6 @@ class _Progbar(keras.callbacks.ProgbarLogger):
     def set_params(self, params):
         super().set_params(params)
         self.epochs = 1
-
-
-def recipe_text(recipe):
-    """The resolved recipe as YAML (what `recipe.yaml` in the run directory holds)."""
-    return yaml.safe_dump(recipe.document, sort_keys=False)
-
-
-def load_data(recipe):
-    """The recipe's dataset splits (`tfadmm.data.load` with the `data` section)."""
-    from tfadmm import data
-
-    spec = recipe.data
-    return data.load(
-        spec.name, source=spec.source, path=spec.path, batch_size=spec.batch_size,
-        validation_split=spec.validation_split, take=spec.take, seed=recipe.seed,
-        augment=spec.augment, normalize=spec.normalize,
-    )
-
-
-def build_model(recipe, input_shape=None, num_classes=None):
-    """The recipe's starting model: a zoo model, a `.keras` file or a function."""
-    from tfadmm import models
-
-    spec = recipe.model
-    if spec.zoo is not None:
-        args = dict(spec.args)
-        if input_shape is not None:
-            args.setdefault("input_shape", tuple(input_shape))
-        if num_classes is not None:
-            args.setdefault("num_classes", num_classes)
-        return models.get(spec.zoo, **args)
-    return models.load(spec.file or spec.function, safe_mode=spec.safe_mode)
 
 
 def run_recipe(
@@ -222,22 +205,20 @@ class _Run:
         self.emit(f"loading data '{self.recipe.data.name}'")
         self.splits = load_data(self.recipe)
         self.steps = _cardinality(self.splits.train)
-        from tfadmm.callbacks import ADMMTensorBoard
-
-        self.board = ADMMTensorBoard(self.dir.path("logs") if writes_enabled() else _scratch())
+        self.board = ADMMTensorBoard(self.dir.path(LOGS) if writes_enabled() else _scratch())
 
         current = self._starting_model()
         total = len(self.recipe.stages)
         for index, stage in enumerate(self.recipe.stages):
             if index < self.state["completed_stages"]:
                 continue
-            current = self._stage(index, total, stage, current)
+            current = self._train_stage(index, total, stage, current)
 
         plain = strip(current) if isinstance(current, ADMMModel) else current
-        final = self.dir.path("model.keras")
+        final = self.dir.path(MODEL)
         save_model(plain, final, include_optimizer=False)
         self.history["final_accuracy"] = self.history["stages"][-1]["test_accuracy"]
-        write_json(self.dir.path("history.json"), self.history)
+        write_json(self.dir.path(HISTORY), self.history)
         self._write_report(plain)
         self.board.close()
         self.state.update(status="done")
@@ -251,9 +232,9 @@ class _Run:
         if self.state["completed_stages"] > 0:
             stage = self.recipe.stages[self.state["completed_stages"] - 1]
             path = self.dir.stage_dir(self.state["completed_stages"] - 1, stage.name)
-            return load_file(path / "model.keras", safe_mode=self.recipe.model.safe_mode)
-        if self.dir.path("baseline.keras").exists():
-            return load_file(self.dir.path("baseline.keras"), safe_mode=self.recipe.model.safe_mode)
+            return load_file(path / MODEL, safe_mode=self.recipe.model.safe_mode)
+        if self.dir.path(BASELINE).exists():
+            return load_file(self.dir.path(BASELINE), safe_mode=self.recipe.model.safe_mode)
         try:
             model = build_model(self.recipe, self.splits.input_shape, self.splits.num_classes)
         except TfadmmError:
@@ -276,11 +257,11 @@ class _Run:
         model = trainer.model if isinstance(trainer, ADMMModel) else trainer
         self.emit(f"baseline: validation accuracy {self.history['baseline']['val_accuracy']:.4f}, "
                   f"test accuracy {self.history['baseline']['test_accuracy']:.4f}")
-        write_json(self.dir.path("history.json"), self.history)
-        save_model(model, self.dir.path("baseline.keras"))
+        write_json(self.dir.path(HISTORY), self.history)
+        save_model(model, self.dir.path(BASELINE))
         return model
 
-    def _stage(self, index, total, stage, current):
+    def _train_stage(self, index, total, stage, current):
         label = f"stage {index + 1}/{total} {stage.name}"
         position = self.state.get("position") or []
         resume, base = None, None
@@ -296,7 +277,7 @@ class _Run:
         if resume is None:
             self.state.update(best=None, measured={})
             base = current if stage.keep_previous else _plain(current)
-            if isinstance(base, ADMMModel) and base.phase == "admm":
+            if isinstance(base, ADMMModel) and base.phase == ADMM:
                 project(base)
         monitor = _RunMonitor(self, label, index)
         try:
@@ -327,9 +308,9 @@ class _Run:
         self.history["stages"].append(record)
         self._log_stage(index, stage, admm, record)
         stage_dir = self.dir.stage_dir(index, stage.name)
-        save_model(admm, stage_dir / "model.keras")
-        write_json(stage_dir / "metrics.json", record)
-        write_json(self.dir.path("history.json"), self.history)
+        save_model(admm, stage_dir / MODEL)
+        write_json(stage_dir / METRICS, record)
+        write_json(self.dir.path(HISTORY), self.history)
         self.state.update(completed_stages=index + 1, position=None, best=None, measured={})
         self.dir.write_state(self.state)
         self._drop_stale_best()
@@ -366,7 +347,7 @@ class _Run:
             return None
         teacher = None
         if spec.teacher == "baseline":
-            teacher = load_file(self.dir.path("baseline.keras"),
+            teacher = load_file(self.dir.path(BASELINE),
                                 safe_mode=self.recipe.model.safe_mode)
         return Distill(spec.temperature, spec.alpha, teacher=teacher,
                        from_logits=outputs_logits(base))
@@ -414,17 +395,14 @@ class _Run:
             return epoch
         for stage in self.recipe.stages[: position[0]]:
             done += stage.admm.epochs + stage.retrain.epochs
-        if position[1] == "retrain":
+        if position[1] == RETRAIN:
             done += self.recipe.stages[position[0]].admm.epochs
         return done + epoch
 
     def _log_stage(self, index, stage, model, record):
         """Stage accuracies and the compression report, in TensorBoard."""
-        import tensorflow as tf
 
-        from tfadmm import report
-
-        step = self._global_epoch((index, "retrain"), stage.retrain.epochs)
+        step = self._global_epoch((index, RETRAIN), stage.retrain.epochs)
         with self.board.writer.as_default(step=index + 1):
             tf.summary.scalar("stages/val_accuracy", record["val_accuracy"])
             tf.summary.scalar("stages/test_accuracy", record["test_accuracy"])
@@ -440,7 +418,7 @@ class _Run:
         if not self.state.get("position"):
             return None
         done = self.state["completed_stages"]
-        in_baseline = done == 0 and not self.dir.path("baseline.keras").exists()
+        in_baseline = done == 0 and not self.dir.path(BASELINE).exists()
         checkpoint, model = self.dir.usable_checkpoint(
             self.state, functools.partial(load_file, safe_mode=self.recipe.model.safe_mode),
             part=("baseline",) if in_baseline else (done,), on_fallback=self.emit,
@@ -472,47 +450,34 @@ class _Run:
         return self.history["baseline"]["test_accuracy"]
 
     def _read_history(self):
-        path = self.dir.path("history.json")
+        path = self.dir.path(HISTORY)
         if path.exists():
-            import json
-
             return json.loads(path.read_text(encoding="utf-8"))
         return {"recipe": self.recipe.name, "baseline": None, "stages": []}
 
     def _write_report(self, model):
-        try:
-            from tfadmm import report
-        except ImportError:
-            return
         built = report.build_report(
             model,
-            stages=[{"stage": s["name"], "accuracy_before": s["accuracy_before"],
+            stages=[{"name": s["name"], "accuracy_before": s["accuracy_before"],
                      "accuracy_after": s["accuracy_after"],
                      "start_val_accuracy": s.get("start_val_accuracy"),
                      "chosen": s.get("chosen")} for s in self.history["stages"]],
             baseline_accuracy=self.history["baseline"]["test_accuracy"],
         )
-        from tfadmm.recipes.run_directory import write_text
-
-        write_text(self.dir.path("report.md"), report.render_markdown(built))
-        write_text(self.dir.path("report.json"), report.to_json(built))
+        write_text(self.dir.path(REPORT_MD), report.render_markdown(built))
+        write_text(self.dir.path(REPORT_JSON), report.to_json(built))
 
 
 def _apply_settings(model, stage, phase, steps, jit_compile):
     """A changed recipe (`--allow-changes`): the resumed phase's optimizer and rho."""
     spec = getattr(stage, phase)
-    if phase == "admm":
-        if model.rho0 != spec.rho:
-            model.rho.assign(spec.rho)
-        model.rho0, model.rho_multiplier = spec.rho, spec.rho_multiplier
-        model.rho_max = spec.rho_max
+    if phase == ADMM:
+        model.set_rho_schedule(spec.rho, spec.rho_multiplier, spec.rho_max)
     compile_classifier(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
 
 
 def _check_model_fits(recipe, model, splits):
     """Before any training: the data's input shape, and every stage's layer patterns."""
-    from tfadmm.recipes.checks import check_against_model
-
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) == 1 and inputs[0].shape[1:] is not None:
         expected = tuple(inputs[0].shape[1:])
@@ -530,8 +495,6 @@ def _check_model_fits(recipe, model, splits):
 
 def _scratch():
     """A throw-away log directory for a worker that does not write the run directory."""
-    import tempfile
-
     return tempfile.mkdtemp(prefix="tfadmm-worker-logs-")
 
 
@@ -542,9 +505,6 @@ def _trainer_for(model):
     (see `tfadmm.backend.multi_worker`: Keras' own `fit` fails there); the
     model itself everywhere else.
     """
-    import tensorflow as tf
-
-    from tfadmm.backend.multi_worker import is_multi_worker
 
     if is_multi_worker(tf.distribute.get_strategy()):
         return ADMMModel(model, [])
@@ -570,6 +530,6 @@ def _epoch_seed(seed, position, epoch):
 
     So a resumed run sees the same batches as an uninterrupted one.
     """
-    phase = {"baseline": 1, "admm": 2, "retrain": 3}[position[-1]]
+    phase = {"baseline": 1, ADMM: 2, RETRAIN: 3}[position[-1]]
     stage = position[0] if isinstance(position[0], int) else -1
     return (seed * 1_000_003 + (stage + 1) * 10_007 + phase * 1_009 + epoch) % (2**31)

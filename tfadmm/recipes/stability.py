@@ -7,7 +7,7 @@ import math
 import keras
 
 from tfadmm.data.specs import get_spec
-from tfadmm.recipes.loader import _Reader, format_path
+from tfadmm.recipes.reader import Reader, format_path
 
 
 def sgd_limit(momentum):
@@ -56,7 +56,7 @@ def stability_warnings(recipe, steps=None):
         A list of warnings, each with the file, line and stage.
     """
     steps = steps or steps_per_epoch(recipe)
-    reader = _Reader(recipe.source, recipe.lines)
+    reader = Reader(recipe.source, recipe.lines)
     warnings = []
     for index, stage in enumerate(recipe.stages):
         spec = stage.admm

@@ -17,18 +17,26 @@ Every write is atomic: the export is built in a temporary folder next to
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfadmm import encoding, surgery
+from tfadmm.admm_model import ADMMModel
+from tfadmm.compressible import find_compressible_layers
 from tfadmm.data.specs import Normalization
 from tfadmm.errors import ModelError, TfadmmError
 from tfadmm.report import build_report
+from tfadmm.wrapping import strip
 
 FORMATS = ("savedmodel", "keras", "tflite")
 
@@ -97,9 +105,6 @@ def disk_size(path):
 
 
 def _plain(model):
-    from tfadmm.admm_model import ADMMModel
-    from tfadmm.wrapping import strip
-
     if isinstance(model, ADMMModel):
         return strip(model)
     if not isinstance(model, keras.Model):
@@ -108,16 +113,16 @@ def _plain(model):
 
 
 def export(
-    model,
-    path,
-    format="savedmodel",
+    model: keras.Model,
+    path: str | os.PathLike,
+    format: str = "savedmodel",
     *,
-    representative_data=None,
-    preprocessing=None,
-    overwrite=False,
-    measure_dense=True,
-    shrink=False,
-):
+    representative_data: Any = None,
+    preprocessing: Normalization | None = None,
+    overwrite: bool = False,
+    measure_dense: bool = True,
+    shrink: bool = False,
+) -> ExportResult:
     """Writes `model` to `path` in a compact format.
 
     Args:
@@ -245,8 +250,6 @@ def input_signature(model):
     (`keras_tensor_3`, which changes from one session to the next) is served
     as `input` (`input_<i>` among several), a stable name.
     """
-    import tensorflow as tf
-
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
@@ -264,8 +267,6 @@ def input_signature(model):
 
 
 def _kernel_ids(model):
-    from tfadmm.compressible import find_compressible_layers
-
     return {
         id(v): (layer, name)
         for layer, kernels in find_compressible_layers(model).items()
@@ -297,8 +298,6 @@ class _Blob:
 
     @staticmethod
     def read(buffer, handle):
-        import tensorflow as tf
-
         offset, nbytes, dtype, shape = handle
         raw = buffer[offset : offset + nbytes]
         if dtype == np.uint8:
@@ -311,8 +310,6 @@ class _CompactModule:
     """Builds the `tf.Module` served by `write_savedmodel` (kept apart from Keras)."""
 
     def __init__(self, model):
-        import tensorflow as tf
-
         kernels = _kernel_ids(model)
         blob = _Blob()
         # Per model variable: ("dense", handle) or ("kernel", {name: handle}, plan, shape, dtype).
@@ -337,8 +334,6 @@ class _CompactModule:
 
     def values(self):
         """Tensors for every model variable, kernels decoded."""
-        import tensorflow as tf
-
         buffer = tf.convert_to_tensor(self.module.weights)
         out = []
         for source in self.sources:
@@ -366,8 +361,6 @@ def write_savedmodel(model, path, preprocessing=None):
     Returns:
         The `ServingInput`s of `serving_default`.
     """
-    import tensorflow as tf
-
     compact = _CompactModule(model)
     position = {id(v): i for i, v in enumerate(model.variables)}
     trainable = [position[id(v)] for v in model.trainable_variables]
@@ -415,9 +408,6 @@ def _check_image_input(model, signature, preprocessing):
 
 def _export_dense(model, path):
     """A dense SavedModel by Keras' own `model.export` (the size to beat)."""
-    import contextlib
-    import io
-
     # `model.export` prints a summary of the endpoint; the library never prints.
     with contextlib.redirect_stdout(io.StringIO()):
         model.export(path, format="tf_saved_model", verbose=False)
@@ -427,8 +417,6 @@ def _export_dense(model, path):
 
 
 def _write_tflite(model, target, tmp, report, representative_data):
-    import tensorflow as tf
-
     dense_path = os.path.join(tmp, "tflite_source")
     _export_dense(model, dense_path)
     converter = tf.lite.TFLiteConverter.from_saved_model(dense_path)
@@ -454,17 +442,13 @@ def _interpreter(path):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        import warnings
-
-        import tensorflow as tf
-
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return tf.lite.Interpreter(model_path=path)
     return Interpreter(model_path=path)
 
 
-def evaluate_tflite(path, dataset):
+def evaluate_tflite(path: str | os.PathLike, dataset: Any) -> float:
     """Top-1 accuracy of a TFLite model on `(inputs, labels)` batches.
 
     Args:
