@@ -205,6 +205,7 @@ def render_allocation(records, baseline, args):
 
     base = baseline["test_accuracy"]
     cells = _cells(records)
+    methods = ("tfadmm-plain", *pruning.ALLOCATIONS)
     seeds = sorted({r["seed"] for r in records})
     lines = [
         "The pruning table's tfadmm recipe (two stages, half the rate then the rate, "
@@ -212,21 +213,28 @@ def render_allocation(records, baseline, args):
         "ways: `hand` is ECCV 2018's proportions scaled to the rate (`tfadmm-plain` above); "
         "the others give each stage only `allocate: {rate, method, layers: [conv1, conv2, fc1, "
         "fc2]}`, computed by tfadmm on the validation split when the stage starts. Seeds "
-        f"{', '.join(map(str, seeds)) or '-'}; kept: each layer's non-zero share at the end "
-        "(first seed).",
+        f"{', '.join(map(str, seeds)) or '-'}, each rate showing only the seeds every method "
+        "there ran; kept: each layer's non-zero share at the end (first seed).",
         "",
         "| rate | allocation | test accuracy | drop (pp) | validation | achieved rate | "
         "kept conv1 / conv2 / fc1 / fc2 |",
         "|--:|---|--:|--:|--:|--:|---|",
     ]
     for rate in sorted({r for r, _ in cells}):
-        for method in ("tfadmm-plain", *pruning.ALLOCATIONS):
-            rs = [cells[rate, method][s] for s in seeds if s in cells.get((rate, method), {})]
+        ran = [set(cells[rate, m]) for m in methods if (rate, m) in cells]
+        if len(ran) < 2:  # the hand proportions alone: nothing to compare
+            continue
+        common_seeds = sorted(set.intersection(*ran))
+        for method in methods:
+            ran_here = cells.get((rate, method), {})
+            rs = [ran_here[s] for s in common_seeds if s in ran_here]
             if not rs:
                 continue
             tests = [r["test_accuracy"] for r in rs]
             each = f" ({' / '.join(f'{t:.2%}' for t in tests)})" if len(rs) > 1 else ""
             kept = rs[0].get("kept")
+            if kept is None and pathlib.Path(rs[0].get("model", "")).is_file():
+                kept = common.kept_shares(keras.models.load_model(rs[0]["model"]))  # older cells
             kept = " / ".join(f"{kept[n]:.2%}" for n in common.LAYERS) if kept else "-"
             name = "hand" if method == "tfadmm-plain" else method.removeprefix("tfadmm-")
             lines.append(
@@ -346,14 +354,16 @@ def previous_header(path):
     return match.group(0) if match else None
 
 
-def write_results(path, sections, command, minutes, header=None):
+def write_results(path, sections, command, minutes, header=None, kept_only=False):
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, " \
               f"Keras {keras.__version__}"
+    took = ("from cells finished earlier (each cell's wall time is in its table)" if kept_only
+            else f"the run took {minutes:.0f} minutes")
     lines = [
         "# tfadmm benchmarks",
         "",
-        header or f"Written by `{command}` on {datetime.date.today()} ({machine}); the run "
-        f"took {minutes:.0f} minutes. Sections not rerun keep their earlier text.",
+        header or f"Written by `{command}` on {datetime.date.today()} ({machine}); {took}. "
+        "Sections not rerun keep their earlier text.",
         "",
     ]
     for key, title in TITLES.items():
@@ -444,7 +454,8 @@ def main(argv=None):
         log("allocation")
         sections["allocation"] = guarded("allocation", allocation_section, args, baseline)
     header = None if "pruning" not in args.skip else previous_header(args.out)
-    write_results(args.out, sections, command, (time.time() - start) / 60, header)
+    write_results(args.out, sections, command, (time.time() - start) / 60, header,
+                  kept_only=args.kept_only)
     log(f"wrote {args.out}")
 
 

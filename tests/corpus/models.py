@@ -6,7 +6,8 @@ import keras
 def no_kernels():
     """A model without any compressible kernel."""
     return keras.Sequential(
-        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Softmax()],
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(name="flatten"),
+         keras.layers.Softmax(name="softmax")],
         name="no_kernels",
     )
 
