@@ -57,6 +57,20 @@ def project_sparsity(x, sparsity, support=None):
     return Projection(x * mask, mask)
 
 
+def checked_sparsity(sparsity):
+    """`sparsity` as a float, or a ValueError unless it is a number in [0, 1)."""
+    if (
+        isinstance(sparsity, bool)
+        or not isinstance(sparsity, (int, float))
+        or not 0 <= sparsity < 1
+    ):
+        raise ValueError(
+            "Invalid `sparsity`: expected a number in [0, 1). "
+            f"Received: sparsity={sparsity!r}"
+        )
+    return float(sparsity)
+
+
 @keras.saving.register_keras_serializable(package="tfadmm")
 class Sparsity(Constraint):
     """At most `1 - sparsity` of the tensor's weights are non-zero.
@@ -70,16 +84,7 @@ class Sparsity(Constraint):
     """
 
     def __init__(self, sparsity):
-        if (
-            isinstance(sparsity, bool)
-            or not isinstance(sparsity, (int, float))
-            or not 0 <= sparsity < 1
-        ):
-            raise ValueError(
-                "Invalid `sparsity`: expected a number in [0, 1). "
-                f"Received: sparsity={sparsity!r}"
-            )
-        self.sparsity = float(sparsity)
+        self.sparsity = checked_sparsity(sparsity)
 
     def project(self, x, support=None):
         return project_sparsity(x, self.sparsity, support)

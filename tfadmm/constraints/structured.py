@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from tfadmm.constraints.base import Constraint, Projection, full_support
-from tfadmm.constraints.sparsity import top_k_mask
+from tfadmm.constraints.sparsity import checked_sparsity, top_k_mask
 
 
 def project_slices(x, sparsity, axis, support=None):
@@ -70,16 +70,7 @@ class _SliceSparsity(Constraint):
     WHAT = "slices"
 
     def __init__(self, sparsity):
-        if (
-            isinstance(sparsity, bool)
-            or not isinstance(sparsity, (int, float))
-            or not 0 <= sparsity < 1
-        ):
-            raise ValueError(
-                "Invalid `sparsity`: expected a number in [0, 1). "
-                f"Received: sparsity={sparsity!r}"
-            )
-        self.sparsity = float(sparsity)
+        self.sparsity = checked_sparsity(sparsity)
 
     def project(self, x, support=None):
         return project_slices(x, self.sparsity, self.AXIS, support)
