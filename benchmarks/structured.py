@@ -131,7 +131,7 @@ def fine_tune(model, splits, epochs, log):
 def _tflite_runner(model, batch):
     import tensorflow as tf
 
-    from tfadmm.export import _interpreter
+    from tfadmm.exporting import _interpreter
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     path = common.CACHE / f"latency_{model.name}_{id(model)}.tflite"
