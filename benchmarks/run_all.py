@@ -331,6 +331,8 @@ TITLES = {
     "cost": "3. Training cost",
     "export": "4. Export size",
     "allocation": "5. Per-layer rate allocation: LeNet-5, full Fashion-MNIST",
+    # Written from `benchmarks/structured.py`'s output; run_all keeps its text.
+    "structured": "6. Structured pruning: accuracy against FLOPs, and latency",
 }
 
 
