@@ -158,6 +158,23 @@ def baseline_paths(tag=""):
     return CACHE / f"{stem}.keras", CACHE / f"{stem}.npz", CACHE / f"{stem}.json"
 
 
+def fit_keeping_best(model, splits, epochs, *, first_seed, label, log=print):
+    """Fits `model` (compiled) one epoch at a time and restores its best validation epoch.
+
+    Epoch `k` shuffles the training data with seed `first_seed + k`; only the
+    validation split is read. Returns the best validation accuracy.
+    """
+    best, best_weights = -1.0, None
+    for epoch in range(epochs):
+        model.fit(splits.train_for_seed(first_seed + epoch), epochs=1, verbose=0)
+        val = accuracy(model, splits.validation)
+        log(f"{label} epoch {epoch + 1}/{epochs}: validation {val:.4f}")
+        if val > best:
+            best, best_weights = val, model.get_weights()
+    model.set_weights(best_weights)
+    return best
+
+
 def dense_baseline(splits, *, epochs=BASELINE_EPOCHS, tag="", log=print):
     """The cached dense LeNet-5 (trained here the first time): `(model, record)`.
 
@@ -177,14 +194,8 @@ def dense_baseline(splits, *, epochs=BASELINE_EPOCHS, tag="", log=print):
     compile_classifier(
         model, keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, epochs * steps))
     )
-    best, best_weights, start = -1.0, None, time.perf_counter()
-    for epoch in range(epochs):
-        model.fit(splits.train_for_seed(1000 + epoch), epochs=1, verbose=0)
-        val = accuracy(model, splits.validation)
-        log(f"baseline epoch {epoch + 1}/{epochs}: validation {val:.4f}")
-        if val > best:
-            best, best_weights = val, model.get_weights()
-    model.set_weights(best_weights)
+    start = time.perf_counter()
+    best = fit_keeping_best(model, splits, epochs, first_seed=1000, label="baseline", log=log)
     record = {
         "epochs": epochs,
         "val_accuracy": best,

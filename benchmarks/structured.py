@@ -110,19 +110,10 @@ def sparsity_for(baseline, layers, goal, exact):
 
 
 def fine_tune(model, splits, epochs, log):
-    from tfadmm import OptimizerSpec
-
     steps = int(splits.train.cardinality())
-    common.compile_classifier(model, OptimizerSpec().build(epochs, steps))
-    best, best_weights = -1.0, model.get_weights()
-    for epoch in range(epochs):
-        model.fit(splits.train_for_seed(2000 + epoch), epochs=1, verbose=0)
-        val = common.accuracy(model, splits.validation)
-        log(f"  l1 fine-tune epoch {epoch + 1}/{epochs}: validation {val:.4f}")
-        if val > best:
-            best, best_weights = val, model.get_weights()
-    model.set_weights(best_weights)
-    return best
+    common.compile_classifier(model, tfadmm.OptimizerSpec().build(epochs, steps))
+    return common.fit_keeping_best(model, splits, epochs, first_seed=2000,
+                                   label="  l1 fine-tune", log=log)
 
 
 # -- latency ------------------------------------------------------------------------
@@ -197,14 +188,9 @@ def baseline(model_name, splits, *, epochs, tag, log):
     steps = int(splits.train.cardinality())
     common.compile_classifier(model, keras.optimizers.Adam(
         keras.optimizers.schedules.CosineDecay(1e-3, epochs * steps)))
-    best, best_weights, start = -1.0, None, time.perf_counter()
-    for epoch in range(epochs):
-        model.fit(splits.train_for_seed(1000 + epoch), epochs=1, verbose=0)
-        val = common.accuracy(model, splits.validation)
-        log(f"resnet20 baseline epoch {epoch + 1}/{epochs}: validation {val:.4f}")
-        if val > best:
-            best, best_weights = val, model.get_weights()
-    model.set_weights(best_weights)
+    start = time.perf_counter()
+    best = common.fit_keeping_best(model, splits, epochs, first_seed=1000,
+                                   label="resnet20 baseline", log=log)
     record = {"epochs": epochs, "val_accuracy": best,
               "test_accuracy": common.accuracy(model, splits.test),
               "seconds": time.perf_counter() - start}
