@@ -10,8 +10,11 @@ run by `tfadmm.recipes.run_recipe` (the code behind `tfadmm run`), so every
 other setting is tfadmm's shipped default. `--set` overrides recipe values as
 the CLI does. Methods:
 
-- `tfadmm-plain`: two stages (half the rate, then the rate), half of the budget
-  each, each stage half ADMM and half masked retraining; `distill: false`;
+- `tfadmm`: the declared default: two stages (half the rate, then the rate), half
+  of the budget each, each stage half ADMM and half masked retraining, nothing
+  else said (so `distill: auto`: distillation in the stages that prune by less
+  than 100x, `tfadmm.auto_distill`);
+- `tfadmm-plain`: the same with `distill: false`;
 - `tfadmm-distill`: the same with `distill: true` (teacher: each stage's input);
 - `tfadmm-oneshot`: one stage with the whole budget, `distill: false`;
 - `tfadmm-uniform`, `tfadmm-global`, `tfadmm-sensitivity`: as `tfadmm-plain`, but
@@ -48,9 +51,9 @@ import keras  # noqa: E402
 
 # tfadmm-<allocation method>: per-layer rates from `allocate:` instead of ECCV's proportions.
 ALLOCATIONS = ("tfadmm-uniform", "tfadmm-global", "tfadmm-sensitivity")
-METHODS = ("tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", *ALLOCATIONS, "tfmot",
-           "tfmot-distill")
-DEFAULT_METHODS = ("tfadmm-plain", "tfadmm-distill", "tfmot", "tfmot-distill")
+METHODS = ("tfadmm", "tfadmm-plain", "tfadmm-distill", "tfadmm-oneshot", *ALLOCATIONS,
+           "tfmot", "tfmot-distill")
+DEFAULT_METHODS = ("tfadmm", "tfadmm-plain", "tfadmm-distill", "tfmot", "tfmot-distill")
 VENV = common.CACHE / "tfmot-venv"
 
 
@@ -68,7 +71,8 @@ def recipe_document(method, rate, *, budget, seed, baseline, take=None):
                   for r in rates]
     return common.recipe_document(f"{method}-{rate:g}x-seed{seed}", stages, budget=budget,
                                   seed=seed, baseline=baseline, take=take,
-                                  defaults={"distill": method == "tfadmm-distill"})
+                                  defaults=None if method == "tfadmm" else
+                                  {"distill": method == "tfadmm-distill"})
 
 
 def run_tfadmm(method, rate, *, budget, seed, take=None, tag="", overrides=(), log=print):

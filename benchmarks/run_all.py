@@ -76,7 +76,7 @@ def _cells(records):
 
 
 # Each method's configurations, its declared default first.
-CONFIGURATIONS = {"tfadmm": ("tfadmm-plain", "tfadmm-distill"),
+CONFIGURATIONS = {"tfadmm": ("tfadmm", "tfadmm-plain", "tfadmm-distill"),
                   "tfmot": ("tfmot", "tfmot-distill")}
 
 
@@ -114,8 +114,10 @@ def render_pruning(records, baseline, args):
         "(`common.layer_sparsities`). tfadmm cells are recipes that give only targets and "
         "epochs (two stages, half the rate then the rate, each half ADMM and half retraining), "
         "run by `run_recipe` (what `tfadmm run` runs) with the shipped defaults; the recipes "
-        "are kept under `benchmarks/cache/recipes/`. `tfadmm-plain` is tfadmm's declared "
-        "default (no distillation); `tfadmm-distill` adds `distill: true`. tfmot: "
+        "are kept under `benchmarks/cache/recipes/`. `tfadmm` is tfadmm's declared default "
+        "(the recipe says nothing else, so `distill: auto`: knowledge distillation from each "
+        "stage's input in the stages that prune by less than 100x); `tfadmm-plain` says "
+        "`distill: false`, `tfadmm-distill` `distill: true`. tfmot: "
         "`prune_low_magnitude` with a cubic `PolynomialDecay` over the first two thirds of the "
         "budget, Adam 1e-3 cosine, best validation epoch after the schedule ends; "
         "`tfmot-distill` adds the same distillation loss (teacher: the dense baseline). Drop = "
@@ -143,7 +145,7 @@ def render_pruning(records, baseline, args):
     lines += [
         "", "Declared defaults against each other, then each method's configuration picked on "
         "validation per seed (test accuracy, means over seeds):", "",
-        "| rate | tfadmm-plain | tfmot | lead | tfadmm picked | tfmot picked | lead | "
+        "| rate | tfadmm | tfmot | lead | tfadmm picked | tfmot picked | lead | "
         "tfadmm-distill - tfmot-distill |",
         "|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -152,7 +154,7 @@ def render_pruning(records, baseline, args):
             return cells.get((rate, method), {}).get(seed, {}).get("test_accuracy")
 
         row = [common.fmt_rate(rate)]
-        plain = [test("tfadmm-plain", s) for s in seeds]
+        plain = [test("tfadmm", s) for s in seeds]
         peer = [test("tfmot", s) for s in seeds]
         ours = [test(picked(cells, rate, "tfadmm", s), s) for s in seeds]
         theirs = [test(picked(cells, rate, "tfmot", s), s) for s in seeds]

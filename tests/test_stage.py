@@ -87,6 +87,30 @@ def test_a_stage_with_distillation_keeps_its_teacher_fixed():
         np.testing.assert_array_equal(got, expected)
 
 
+def test_auto_distill_distills_unstructured_pruning_below_100x_only():
+    model = dense_model()  # fc1: 192 weights, fc2: 96
+    assert tfadmm.auto_distill(model, {"fc*": tfadmm.Sparsity(0.8)})  # 5x
+    # 288 weights, one kept in each kernel: 144x.
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Sparsity(0.995)})
+    # fc1 keeps 2, fc2 keeps 1: 96x.
+    assert tfadmm.auto_distill(model, {"fc1": tfadmm.Sparsity(0.99),
+                                          "fc2": tfadmm.Sparsity(0.995)})
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Quantize(4)})
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.FilterSparsity(0.5)})
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Sparsity(0.5) & tfadmm.Quantize(4)})
+
+
+def test_the_default_distill_auto_follows_auto_distill():
+    distilled, _ = _stage()  # Sparsity(0.8): 5x
+    assert distilled.model.teacher is not None
+    plain, _ = _stage(distill=None)
+    assert plain.model.teacher is None
+    keras.utils.set_random_seed(0)
+    high = tfadmm.run_stage(dense_model(), {"fc*": tfadmm.Sparsity(0.995)}, _data(),
+                            admm=tfadmm.ADMMPhase(epochs=1), retrain=tfadmm.RetrainPhase(epochs=1))
+    assert high.model.teacher is None
+
+
 def test_bad_phase_settings_are_refused():
     with pytest.raises(ValueError) as info:
         tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(),
@@ -95,6 +119,10 @@ def test_bad_phase_settings_are_refused():
     with pytest.raises(ValueError) as info:
         tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(), retrain={})
     assert str(info.value) == "Invalid `retrain`: expected a tfadmm.RetrainPhase. Received: {}"
+    with pytest.raises(ValueError) as info:
+        tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(), distill="on")
+    assert str(info.value) == ("Invalid `distill`: expected a tfadmm.Distill, None or 'auto'. "
+                               "Received: distill='on'")
 
 
 def _bn_model():

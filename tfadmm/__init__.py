@@ -27,7 +27,7 @@ from tfadmm.exporting import evaluate_tflite, export
 from tfadmm.kernel_state import KernelState
 from tfadmm.optimizer_spec import OptimizerSpec
 from tfadmm.report import CompressionReport, build_report
-from tfadmm.stage import ADMMPhase, RetrainPhase, StageResult, run_stage
+from tfadmm.stage import ADMMPhase, RetrainPhase, StageResult, auto_distill, run_stage
 from tfadmm.version import __version__
 from tfadmm.wrapping import fully_mapped, map_progressively, project, strip, wrap
 
@@ -54,6 +54,7 @@ __all__ = [
     "Ternary",
     "__version__",
     "allocate",
+    "auto_distill",
     "build_report",
     "callbacks",
     "data",

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from tfadmm.compressible import find_compressible_layers
-from tfadmm.constraints.sparsity import Sparsity, project_sparsity
+from tfadmm.constraints.sparsity import Sparsity, kept_count, project_sparsity
 from tfadmm.stage import outputs_logits
 
 METHODS = ("uniform", "global", "sensitivity")
@@ -42,7 +42,7 @@ BATCH_SIZE = 256  # `(x, y)` arrays are fed in batches of this size
 
 def kept_weights(size, sparsity):
     """How many of `size` weights `tfadmm.Sparsity(sparsity)` keeps."""
-    return size - math.floor(sparsity * size)
+    return kept_count(size, sparsity)
 
 
 def layer_kept(sizes, sparsity):

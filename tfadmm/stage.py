@@ -38,9 +38,13 @@ from tfadmm.admm_model import (
     DEFAULT_RHO_MULTIPLIER,
     DEFAULT_UPDATES_PER_EPOCH,
     RETRAIN,
+    ADMMModel,
 )
 from tfadmm.batchnorm import recalibrate_batchnorm
+from tfadmm.constraints.sparsity import Sparsity, kept_count
+from tfadmm.distillation import AUTO, AUTO_BELOW_RATE, Distill
 from tfadmm.optimizer_spec import OptimizerSpec, build_optimizer
+from tfadmm.targets import resolve_targets
 from tfadmm.wrapping import fully_mapped, project, wrap
 
 START, MAPPED = "start", "mapped"
@@ -186,7 +190,7 @@ def run_stage(
     validation: Any = None,
     admm: ADMMPhase = ADMMPhase(),
     retrain: RetrainPhase = RetrainPhase(),
-    distill: Any = None,
+    distill: Any = AUTO,
     freeze: Iterable[str] | None = None,
     compile: Callable = compile_classifier,  # noqa: A002 (the Keras verb)
     callbacks: Iterable[keras.callbacks.Callback] = (),
@@ -205,8 +209,9 @@ def run_stage(
         validation: optional validation dataset: candidates are chosen on it.
         admm: an `ADMMPhase`.
         retrain: a `RetrainPhase`.
-        distill: optional `tfadmm.Distill` (teacher: the model as it was at the
-            stage's start, unless it names one).
+        distill: a `tfadmm.Distill` (teacher: the model as it was at the
+            stage's start, unless it names one), None for none, or `"auto"`
+            (the default): the default `Distill` where `auto_distill` says so.
         freeze: layer-name patterns held fixed (see `tfadmm.wrap`).
         compile: `(model, optimizer) -> model`; classification by default.
         callbacks: Keras callbacks for every `fit`.
@@ -227,11 +232,42 @@ def run_stage(
         >>> plain = tfadmm.strip(result.model)
     """
     _check_phases(admm, retrain)
+    if isinstance(distill, str):
+        if distill != AUTO:
+            raise ValueError(f"Invalid `distill`: expected a tfadmm.Distill, None or "
+                             f"'{AUTO}'. Received: distill={distill!r}")
+        distill = Distill(from_logits=outputs_logits(model)) if (
+            resume is None and auto_distill(model, targets)) else None
     run = _StageRun(train, validation, admm, retrain, compile, list(callbacks), verbose,
                     monitor or StageMonitor())
     if resume is None:
         return run.start(model, targets, distill, freeze)
     return run.resume(resume)
+
+
+def auto_distill(model, targets):
+    """Whether `distill="auto"` distills a stage with `targets` on `model`.
+
+    Yes when every target is a `tfadmm.Sparsity` and together they prune the
+    kernels they name by less than `tfadmm.distillation.AUTO_BELOW_RATE`
+    (100x: total weights / weights kept); no for quantized, structured or
+    custom targets and at higher rates (see `tfadmm.distillation`).
+
+    Args:
+        model: a built Keras model, or the `ADMMModel` of a finished stage.
+        targets: `{layer-name pattern: constraint}`, as for `tfadmm.wrap`.
+
+    Raises:
+        ValueError: targets `tfadmm.wrap` would refuse.
+    """
+    resolved = resolve_targets(model.model if isinstance(model, ADMMModel) else model, targets)
+    total = kept = 0
+    for constraint, variable in resolved.values():
+        if type(constraint) is not Sparsity:
+            return False
+        size = math.prod(variable.shape)
+        total, kept = total + size, kept + kept_count(size, constraint.sparsity)
+    return total < AUTO_BELOW_RATE * kept
 
 
 class _StageRun:

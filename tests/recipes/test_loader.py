@@ -159,7 +159,7 @@ def test_a_recipe_with_only_targets_and_epochs_gets_the_engines_defaults():
     assert stage.admm == tfadmm.ADMMPhase(epochs=4)
     assert stage.retrain == tfadmm.RetrainPhase(epochs=4)
     assert stage.retrain.keep_best and stage.retrain.optimizer.schedule == "cosine"
-    assert stage.distill is None
+    assert stage.distill == "auto"
 
 
 def test_distill_and_keep_best_from_defaults_and_stages():
@@ -175,6 +175,9 @@ def test_distill_and_keep_best_from_defaults_and_stages():
     off = parse_recipe(MINIMAL.replace("stages:", "defaults: {distill: true}\nstages:").replace(
         "retrain: {epochs: 4}", "retrain: {epochs: 4}\n    distill: false"), "x.yaml")
     assert off.stages[0].distill is None
+    auto = parse_recipe(MINIMAL.replace("stages:", "defaults: {distill: true}\nstages:").replace(
+        "retrain: {epochs: 4}", "retrain: {epochs: 4}\n    distill: auto"), "x.yaml")
+    assert auto.stages[0].distill == "auto"
 
 
 def test_bad_distill_settings_name_the_line_and_value():
@@ -187,8 +190,8 @@ def test_bad_distill_settings_name_the_line_and_value():
         "Received: 'dense'",
     ]
     assert _errors(MINIMAL.replace("stages:", "defaults: {distill: 3}\nstages:")) == [
-        "x.yaml:4: defaults.distill: expected a mapping (temperature, alpha, teacher), true or "
-        "false. Received: 3"]
+        "x.yaml:4: defaults.distill: expected a mapping (temperature, alpha, teacher), true, "
+        "false or auto. Received: 3"]
 
 
 def test_recalibrate_bn_from_defaults_and_stages():

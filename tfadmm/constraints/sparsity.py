@@ -32,6 +32,11 @@ def top_k_mask(scores, k):
     return ops.reshape(mask, ops.shape(scores))
 
 
+def kept_count(size, sparsity):
+    """How many of `size` weights a sparsity of `sparsity` keeps: `size - floor(sparsity * size)`."""
+    return size - math.floor(sparsity * size)
+
+
 def project_sparsity(x, sparsity, support=None):
     """Projects `x` onto tensors with at most `size - floor(sparsity * size)` non-zeros.
 
@@ -48,8 +53,7 @@ def project_sparsity(x, sparsity, support=None):
         `floor(sparsity * size)` zeros unless `support` already had more, or
         `x` has zeros among its largest entries.
     """
-    size = math.prod(x.shape)
-    keep = size - math.floor(sparsity * size)
+    keep = kept_count(math.prod(x.shape), sparsity)
     support = full_support(x, support)
     # Entries outside the support rank below every admissible one.
     scores = ops.where(support > 0, ops.abs(x), -ops.ones_like(x))

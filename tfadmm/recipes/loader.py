@@ -277,19 +277,24 @@ def _allocate(reader, value, path):
 
 
 def _distill(reader, sources):
-    """`distill:` (defaults, then the stage): a mapping, `true` for the defaults, or
-    `false` / `null` for none."""
-    on, mappings = None, []
+    """`distill:` (defaults, then the stage): a mapping, `true` for the defaults,
+    `false` for none, or `auto` (also when neither says anything: `schema.Stage`)."""
+    on, mappings = schema.AUTO, []
     for value, path in sources:
         if value is None:
             continue
         if isinstance(value, bool):
             on, mappings = value, [] if not value else mappings
+        elif value == schema.AUTO:
+            on, mappings = schema.AUTO, []
         elif isinstance(value, dict):
             on = True
             mappings.append((value, path))
         else:
-            reader.fail(path, "a mapping (temperature, alpha, teacher), true or false", value)
+            reader.fail(path, "a mapping (temperature, alpha, teacher), true, false or auto",
+                        value)
+    if on == schema.AUTO:
+        return schema.AUTO
     if not on:
         return None
     raw = _merged(reader, mappings, DISTILL_KEYS)

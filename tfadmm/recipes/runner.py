@@ -16,7 +16,7 @@ from tfadmm.admm_model import ADMM, RETRAIN, ADMMModel
 from tfadmm.allocation import Allocation, plan_allocation, select_layers
 from tfadmm.backend.multi_worker import is_multi_worker
 from tfadmm.callbacks import ADMMTensorBoard
-from tfadmm.distillation import Distill
+from tfadmm.distillation import AUTO, Distill
 from tfadmm.errors import DataError, ModelError, TfadmmError
 from tfadmm.models.loading import load_file
 from tfadmm.recipes.amendments import check_changes
@@ -51,6 +51,7 @@ from tfadmm.stage import (
     Candidate,
     StageMonitor,
     StageResume,
+    auto_distill,
     compile_classifier,
     evaluate_accuracy,
     outputs_logits,
@@ -289,7 +290,7 @@ class _Run:
                 lambda phase, epoch: self.splits.train_for_seed(
                     _epoch_seed(self.recipe.seed, (index, phase), epoch)),
                 validation=self.splits.validation, admm=stage.admm, retrain=stage.retrain,
-                distill=None if resume else self._distill(stage, base),
+                distill=None if resume else self._distill(stage, base, targets, label),
                 compile=functools.partial(compile_classifier, jit_compile=self.jit_compile),
                 callbacks=[monitor.stop, _Progbar(), self.board, *self.callbacks],
                 verbose=self.verbose, monitor=monitor, resume=resume,
@@ -340,9 +341,14 @@ class _Run:
                   + ", ".join(f"{n} {s:.4f}" for n, s in allocation.sparsities.items()))
         return allocation
 
-    def _distill(self, stage, base):
-        """The stage's `tfadmm.Distill`, its teacher the stage's input or the baseline."""
+    def _distill(self, stage, base, targets, label):
+        """The stage's `tfadmm.Distill`, its teacher the stage's input or the baseline;
+        `distill: auto` as `tfadmm.auto_distill` decides (said in the run's events)."""
         spec = stage.distill
+        if spec == AUTO:
+            on = auto_distill(base, targets)
+            self.emit(f"{label}: distillation {'on' if on else 'off'} (distill: auto)")
+            return Distill(from_logits=outputs_logits(base)) if on else None
         if spec is None:
             return None
         teacher = None

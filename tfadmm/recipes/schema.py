@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tfadmm.allocation import DEFAULT_METHOD
+from tfadmm.distillation import AUTO as AUTO
 from tfadmm.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
 from tfadmm.optimizer_spec import OPTIMIZERS as OPTIMIZERS
 from tfadmm.optimizer_spec import SCHEDULES as SCHEDULES
@@ -94,7 +95,8 @@ class Stage:
     `allocate` (an `AllocateSpec`, else None) replaces them: the runner
     computes them on the validation split when the stage starts;
     `keep_previous` holds what earlier stages compressed exactly in place;
-    `distill` adds knowledge distillation (None: off).
+    `distill` adds knowledge distillation: a `DistillSpec`, None (off) or `AUTO`
+    (the default: `tfadmm.auto_distill` decides when the stage starts).
     """
 
     name: str
@@ -102,7 +104,7 @@ class Stage:
     admm: ADMMSpec = ADMMSpec()
     retrain: RetrainSpec = RetrainSpec()
     keep_previous: bool = True
-    distill: DistillSpec | None = None
+    distill: DistillSpec | str | None = AUTO
     allocate: AllocateSpec | None = None
 
     @property
