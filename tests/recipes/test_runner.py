@@ -158,10 +158,11 @@ def test_a_damaged_first_checkpoint_of_a_stage_restarts_the_stage(finished, tmp_
     latest.write_bytes(latest.read_bytes()[:2000])
     events = []
     run_recipe(recipe, out, resume=True, verbose=0, on_event=events.append)
-    assert events[1:4] == [
+    assert events[1:5] == [
         "checkpoints/1-admm-1.keras: damaged: 2000 bytes, state.json recorded "
         f"{state['checkpoints'][-1]['size']}; falling back to the previous checkpoint",
         "resuming from the start of stage 2/2 more",  # stage 1's model holds the previous one
+        "stage 2/2 more: distillation on (distill: auto)",
         "stage 2/2 more: ADMM epoch 1/2",
     ]
     for a, b in zip(_weights(reference / "model.keras"), _weights(out / "model.keras"),
