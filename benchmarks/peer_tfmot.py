@@ -15,7 +15,8 @@ sparsity, cubic, over the first `--prune-fraction` of the budget, masks every 10
 steps), Adam with the learning rate cosine-decayed over the whole budget; after
 the schedule ends, the epoch with the best validation accuracy is kept. Only the
 layers named in `--sparsities` are pruned. The record also gives the loaded
-baseline's test accuracy (`baseline_test_accuracy`), to check it against Keras 3's. With
+baseline's test accuracy and its logits on the first 8 test images (`baseline_test_accuracy`,
+`baseline_logits`), to check them against Keras 3's. With
 `--distill`, the loss is tfadmm's distillation loss with the dense baseline as
 the teacher: `(1 - alpha) * CE + alpha * T^2 * KL(softmax(t / T) || softmax(s / T))`,
 with tfadmm's default T = 4, alpha = 0.5.
@@ -49,6 +50,7 @@ MEAN, STD = 0.2860, 0.3530
 VALIDATION_SPLIT = 0.1
 BATCH_SIZE = 128
 BN_MOMENTUM, BN_EPSILON = 0.9, 1e-5  # tfadmm.models.layers
+CHECKED = 8  # test images whose baseline logits the record carries
 
 
 def read_idx(path):
@@ -235,6 +237,7 @@ def prune(args, sparsities, train, validation, test):
     end_epoch = max(1, round(args.prune_fraction * args.budget))
     dense = baseline_model(args.baseline, args.model)
     baseline_test = accuracy(dense, test)
+    baseline_logits = dense.predict(test[0][:CHECKED], verbose=0).tolist()
     student = pruned_model(dense, sparsities, end_epoch * steps)
     model = Distiller(student, baseline_model(args.baseline, args.model)) if args.distill \
         else student
@@ -259,7 +262,7 @@ def prune(args, sparsities, train, validation, test):
         "method": "tfmot-distill" if args.distill else "tfmot", "seed": args.seed,
         "budget": args.budget,
         "val_accuracy": best, "test_accuracy": accuracy(stripped, test),
-        "baseline_test_accuracy": baseline_test,
+        "baseline_test_accuracy": baseline_test, "baseline_logits": baseline_logits,
         "rate": rate_of(stripped, list(sparsities)), "seconds": seconds, "val_history": history,
         "gzipped_bytes": gzipped_bytes(stripped),
     }
