@@ -267,7 +267,7 @@ def run_grid(args, command):
         finished = subprocess.run([sys.executable, __file__, *argv, *shared, "--out", str(path)],
                                   env=env, capture_output=True, text=True)
         for line in finished.stdout.splitlines():
-            print(f"  {line}", flush=True)
+            print(f"  {name}: {line}", flush=True)
         if finished.returncode:
             print(f"{name} failed:\n{finished.stderr[-3000:]}", flush=True)
             return name, None
