@@ -98,8 +98,15 @@ def _tag(args):
 
 
 def baseline(args, splits, log=print):
-    return common.dense_baseline(splits, epochs=args.baseline_epochs, tag=_tag(args),
-                                 model=MODEL, model_args=MODEL_ARGS, log=log)
+    """The cached dense ResNet-20 for `--take` (trained the first time); `(model, record)`."""
+    model, record = common.dense_baseline(splits, epochs=args.baseline_epochs, tag=_tag(args),
+                                          model=MODEL, model_args=MODEL_ARGS, log=log)
+    if record["epochs"] != args.baseline_epochs:  # the cache is named by --take only
+        raise SystemExit(
+            f"{common.baseline_paths(_tag(args), MODEL)[2]} was trained for {record['epochs']} "
+            f"epochs, not --baseline-epochs {args.baseline_epochs}: delete it or pass "
+            f"--baseline-epochs {record['epochs']}")
+    return model, record
 
 
 # -- cells -----------------------------------------------------------------------
