@@ -28,7 +28,10 @@ No choice reads the test set. Each cell runs in its own process (`--jobs` at a t
 leaves its record in `cache/<out stem>-parts/`; a rerun with the same settings keeps the
 finished cells. `render(result)` gives the RESULTS.md section (run_all.py).
 
-    python benchmarks/resnet.py --jobs 2          # 20,000 images, budget 10, rates 4 8 16
+    # The full grid (20,000 images, budget 10, rates 4 8 16); the cost part alone, so that
+    # no other cell shares the cores while it times epochs:
+    python benchmarks/resnet.py --only pruning quantization --jobs 2
+    python benchmarks/resnet.py --only cost
     python benchmarks/resnet.py --only pruning --rates 8 --methods tfadmm tfmot
     python benchmarks/resnet.py --quick           # 2,000 images, budget 2, rate 8
 """
@@ -455,7 +458,8 @@ def parse_args(argv=None):
     parser.add_argument("--cell", nargs="+", help=argparse.SUPPRESS)  # one cell, in-process
     args = parser.parse_args(argv)
     if args.quick:
-        args.take = 2000 if "--take" not in (argv or sys.argv[1:]) else args.take
+        given = sys.argv[1:] if argv is None else argv
+        args.take = args.take if "--take" in given else 2000
         args.budget, args.rates, args.baseline_epochs, args.cost_repeats = 2, [8], 2, 1
     args.out = args.out or common.CACHE / ("resnet-quick.json" if args.quick else "resnet.json")
     return args
