@@ -1,4 +1,4 @@
-"""What every benchmark shares: the data, the dense LeNet-5 baseline, per-layer rates, timing.
+"""What every benchmark shares: the data, the dense baselines (LeNet-5, ResNet-20), per-layer rates.
 
 The dense baseline is trained once and cached in `benchmarks/cache/` (git-ignored):
 `baseline.keras`, `baseline.npz` (the weights by layer name, for the tfmot side,
@@ -153,8 +153,12 @@ def accuracy(model, dataset):
     return correct / max(1, total)
 
 
-def baseline_paths(tag=""):
-    stem = f"baseline{tag}"
+def baseline_paths(tag="", model="lenet5"):
+    """The cached dense baseline of zoo `model`: `(.keras, .npz, .json)` paths.
+
+    LeNet-5's files are `baseline<tag>.*`; any other model's `<model>-baseline<tag>.*`.
+    """
+    stem = f"baseline{tag}" if model == "lenet5" else f"{model}-baseline{tag}"
     return CACHE / f"{stem}.keras", CACHE / f"{stem}.npz", CACHE / f"{stem}.json"
 
 
@@ -175,21 +179,23 @@ def fit_keeping_best(model, splits, epochs, *, first_seed, label, log=print):
     return best
 
 
-def dense_baseline(splits, *, epochs=BASELINE_EPOCHS, tag="", log=print):
-    """The cached dense LeNet-5 (trained here the first time): `(model, record)`.
+def dense_baseline(splits, *, epochs=BASELINE_EPOCHS, tag="", model="lenet5", model_args=None,
+                   log=print):
+    """The cached dense zoo `model` (trained here the first time): `(model, record)`.
 
     Adam 1e-3, cosine-decayed to 0 over `epochs`; the epoch with the best
     validation accuracy is kept (never the test set). `tag` names a separate
-    cache entry (the quick mode's baseline on a subset).
+    cache entry (the quick mode's baseline on a subset); `model_args` go to
+    `tfadmm.models.get` (e.g. `{"input_shape": (28, 28, 1)}`).
     """
     from tfadmm import models
 
-    keras_path, npz_path, json_path = baseline_paths(tag)
+    keras_path, npz_path, json_path = baseline_paths(tag, model)
     if keras_path.exists() and json_path.exists() and npz_path.exists():
         return keras.models.load_model(keras_path), json.loads(json_path.read_text())
     CACHE.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
-    model = models.get("lenet5")
+    name, model = model, models.get(model, **(model_args or {}))
     steps = int(splits.train.cardinality())
     compile_classifier(
         model, keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, epochs * steps))
@@ -197,6 +203,7 @@ def dense_baseline(splits, *, epochs=BASELINE_EPOCHS, tag="", log=print):
     start = time.perf_counter()
     best = fit_keeping_best(model, splits, epochs, first_seed=1000, label="baseline", log=log)
     record = {
+        "model": name,
         "epochs": epochs,
         "val_accuracy": best,
         "test_accuracy": accuracy(model, splits.test),
@@ -209,13 +216,13 @@ def dense_baseline(splits, *, epochs=BASELINE_EPOCHS, tag="", log=print):
 
 
 def export_weights(model):
-    """`{"<layer>/kernel": array, "<layer>/bias": array}` for the four LeNet-5 layers."""
-    out = {}
-    for name in LAYERS:
-        layer = model.get_layer(name)
-        out[f"{name}/kernel"] = keras.ops.convert_to_numpy(layer.kernel)
-        out[f"{name}/bias"] = keras.ops.convert_to_numpy(layer.bias)
-    return out
+    """`{"<layer>/<variable>": array}` for every variable of every layer.
+
+    E.g. `conv1/kernel`, `conv1/bias`, and for a batch norm `conv1_bn/gamma`,
+    `/beta`, `/moving_mean`, `/moving_variance`: what `peer_tfmot.py` loads by name.
+    """
+    return {f"{layer.name}/{variable.name}": keras.ops.convert_to_numpy(variable)
+            for layer in model.layers for variable in layer.weights}
 
 
 def clone(model):

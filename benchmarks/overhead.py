@@ -44,16 +44,24 @@ def _epoch_seconds(model, dataset):
     return time.perf_counter() - start
 
 
-def epoch_costs(train, repeats):
-    plain = _compiled(models.get("lenet5"))
-    admm = _compiled(
-        tfadmm.wrap(models.get("lenet5"), {k: tfadmm.Sparsity(v) for k, v in PRUNE_10X.items()})
-    )
-    retrain = _compiled(
-        tfadmm.project(
-            tfadmm.wrap(models.get("lenet5"), {k: tfadmm.Sparsity(v) for k, v in PRUNE_10X.items()})
-        )
-    )
+def epoch_costs(train, repeats, build=None, targets=None):
+    """Median seconds per epoch of plain fit, the ADMM phase and masked retraining.
+
+    Args:
+        train: the batched training dataset.
+        repeats: interleaved epochs of each, after one warm-up epoch each.
+        build: makes a fresh model (default: the zoo's LeNet-5).
+        targets: `{layer: sparsity}` (default: `PRUNE_10X`, LeNet-5 at 10x).
+    """
+    build = build or (lambda: models.get("lenet5"))
+    targets = PRUNE_10X if targets is None else targets
+
+    def constraints():
+        return {k: tfadmm.Sparsity(v) for k, v in targets.items()}
+
+    plain = _compiled(build())
+    admm = _compiled(tfadmm.wrap(build(), constraints()))
+    retrain = _compiled(tfadmm.project(tfadmm.wrap(build(), constraints())))
     runs = {"plain fit": (plain, []), "ADMM phase": (admm, []), "masked retraining": (retrain, [])}
     for model, _ in runs.values():  # warm-up: tracing and the first pass over the data
         _epoch_seconds(model, train)

@@ -1,8 +1,11 @@
-"""The peer: tfmot gradual magnitude pruning of the shared LeNet-5 baseline (prints JSON).
+"""The peer: tfmot gradual magnitude pruning of a shared baseline, LeNet-5 or ResNet-20 (JSON).
 
 Runs in its own virtualenv (`tensorflow`, `tf-keras`, `tensorflow-model-optimization`,
 `TF_USE_LEGACY_KERAS=1`), made by `benchmarks/pruning.py`; it never imports tfadmm.
-It reads the same baseline weights (`baseline.npz`) and the same data as
+It builds the same architecture in tf_keras, with the same layer names (`--model lenet5`
+or `resnet20`, the zoo's CIFAR ResNet-20 with option-A shortcuts), loads the same
+baseline weights by layer and variable name (`baseline.npz`, batch norms' gamma, beta
+and moving statistics included) and reads the same data as
 `tfadmm.data.load("fashion_mnist", validation_split=0.1)`: the IDX files, pixels
 `(x / 255 - 0.2860) / 0.3530`, the last 10 % of the training images held out for
 validation.
@@ -10,7 +13,10 @@ validation.
 `prune_low_magnitude` with one `PolynomialDecay` per layer (0 -> the layer's
 sparsity, cubic, over the first `--prune-fraction` of the budget, masks every 100
 steps), Adam with the learning rate cosine-decayed over the whole budget; after
-the schedule ends, the epoch with the best validation accuracy is kept. With
+the schedule ends, the epoch with the best validation accuracy is kept. Only the
+layers named in `--sparsities` are pruned. The record also gives the loaded
+baseline's test accuracy and its logits on the first 8 test images (`baseline_test_accuracy`,
+`baseline_logits`), to check them against Keras 3's. With
 `--distill`, the loss is tfadmm's distillation loss with the dense baseline as
 the teacher: `(1 - alpha) * CE + alpha * T^2 * KL(softmax(t / T) || softmax(s / T))`,
 with tfadmm's default T = 4, alpha = 0.5.
@@ -43,7 +49,8 @@ IDX_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 MEAN, STD = 0.2860, 0.3530
 VALIDATION_SPLIT = 0.1
 BATCH_SIZE = 128
-LAYERS = ("conv1", "conv2", "fc1", "fc2")
+BN_MOMENTUM, BN_EPSILON = 0.9, 1e-5  # tfadmm.models.layers
+CHECKED = 8  # test images whose baseline logits the record carries
 
 
 def read_idx(path):
@@ -96,12 +103,53 @@ def lenet5():
     ], name="lenet5")
 
 
-def baseline_model(path):
-    model = lenet5()
+def _conv_bn(x, filters, name, strides=1, activation=True):
+    x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
+                            name=name)(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+                                        name=f"{name}_bn")(x)
+    return keras.layers.Activation("relu", name=f"{name}_relu")(x) if activation else x
+
+
+def resnet20(input_shape=(28, 28, 1), num_classes=10):
+    """`tfadmm.models.resnet20` layer for layer (names, option-A shortcuts), in tf_keras."""
+    inputs = keras.Input(input_shape, name="input")
+    x = _conv_bn(inputs, 16, "conv1")
+    for stage, filters in enumerate((16, 32, 64), start=2):
+        for block in range(1, 4):
+            name = f"conv{stage}_block{block}"
+            strides = 2 if block == 1 and stage > 2 else 1
+            shortcut = x
+            if strides != 1:
+                shortcut = keras.layers.MaxPooling2D(1, strides=2, name=f"{name}_0_pool")(x)
+                extra = filters - shortcut.shape[-1]
+                shortcut = keras.layers.Permute((1, 3, 2), name=f"{name}_0_to_channels")(
+                    shortcut)
+                shortcut = keras.layers.ZeroPadding2D(
+                    ((0, 0), (extra // 2, extra - extra // 2)), name=f"{name}_0_pad")(shortcut)
+                shortcut = keras.layers.Permute((1, 3, 2), name=f"{name}_0_from_channels")(
+                    shortcut)
+            x = _conv_bn(x, filters, f"{name}_1_conv", strides=strides)
+            x = _conv_bn(x, filters, f"{name}_2_conv", activation=False)
+            x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
+            x = keras.layers.Activation("relu", name=f"{name}_out")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = keras.layers.Dense(num_classes, name="fc")(x)
+    return keras.Model(inputs, outputs, name="resnet20")
+
+
+MODELS = {"lenet5": lenet5, "resnet20": resnet20}
+
+
+def baseline_model(path, model="lenet5"):
+    """Zoo `model` built in tf_keras, every variable loaded from `path` by `<layer>/<name>`."""
+    built = MODELS[model]()
     weights = np.load(path)
-    for name in LAYERS:
-        model.get_layer(name).set_weights([weights[f"{name}/kernel"], weights[f"{name}/bias"]])
-    return model
+    for layer in built.layers:
+        if layer.weights:
+            layer.set_weights([weights[f"{layer.name}/{w.name.split('/')[-1].split(':')[0]}"]
+                               for w in layer.weights])
+    return built
 
 
 def pruned_model(dense, sparsities, end_step):
@@ -169,8 +217,8 @@ def accuracy(model, data):
     return float(np.mean(np.argmax(logits, -1) == data[1]))
 
 
-def rate_of(model):
-    kernels = [model.get_layer(n).get_weights()[0] for n in LAYERS]
+def rate_of(model, layers):
+    kernels = [model.get_layer(n).get_weights()[0] for n in layers]
     return sum(k.size for k in kernels) / max(1, sum(int(np.count_nonzero(k)) for k in kernels))
 
 
@@ -187,8 +235,12 @@ def prune(args, sparsities, train, validation, test):
     steps = int(np.ceil(len(train[0]) / BATCH_SIZE))
     total = args.budget * steps
     end_epoch = max(1, round(args.prune_fraction * args.budget))
-    student = pruned_model(baseline_model(args.baseline), sparsities, end_epoch * steps)
-    model = Distiller(student, baseline_model(args.baseline)) if args.distill else student
+    dense = baseline_model(args.baseline, args.model)
+    baseline_test = accuracy(dense, test)
+    baseline_logits = dense.predict(test[0][:CHECKED], verbose=0).tolist()
+    student = pruned_model(dense, sparsities, end_epoch * steps)
+    model = Distiller(student, baseline_model(args.baseline, args.model)) if args.distill \
+        else student
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, total)
     compile_model(model, schedule)
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
@@ -210,7 +262,8 @@ def prune(args, sparsities, train, validation, test):
         "method": "tfmot-distill" if args.distill else "tfmot", "seed": args.seed,
         "budget": args.budget,
         "val_accuracy": best, "test_accuracy": accuracy(stripped, test),
-        "rate": rate_of(stripped), "seconds": seconds, "val_history": history,
+        "baseline_test_accuracy": baseline_test, "baseline_logits": baseline_logits,
+        "rate": rate_of(stripped, list(sparsities)), "seconds": seconds, "val_history": history,
         "gzipped_bytes": gzipped_bytes(stripped),
     }
 
@@ -218,9 +271,9 @@ def prune(args, sparsities, train, validation, test):
 def timing(args, sparsities, train):
     """Seconds per epoch: plain tf_keras fit vs tfmot pruning, interleaved."""
     steps = int(np.ceil(len(train[0]) / BATCH_SIZE))
-    plain = compile_model(baseline_model(args.baseline), 1e-3)
-    pruning = compile_model(
-        pruned_model(baseline_model(args.baseline), sparsities, (args.timing + 1) * steps), 1e-3)
+    plain = compile_model(baseline_model(args.baseline, args.model), 1e-3)
+    pruning = compile_model(pruned_model(baseline_model(args.baseline, args.model), sparsities,
+                                         (args.timing + 1) * steps), 1e-3)
     runs = {"plain_seconds": (plain, [], []),
             "tfmot_seconds": (pruning, [tfmot.sparsity.keras.UpdatePruningStep()], [])}
     for repeat in range(args.timing + 1):
@@ -237,6 +290,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sparsities", required=True, help="JSON {layer: sparsity}")
     parser.add_argument("--baseline", type=pathlib.Path, required=True)
+    parser.add_argument("--model", choices=list(MODELS), default="lenet5")
     parser.add_argument("--budget", type=int, default=30, help="epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--take", type=int, default=None)

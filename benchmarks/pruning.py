@@ -105,13 +105,20 @@ def ensure_venv(log=print):
     return python
 
 
-def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", distill=False, log=print):
-    """Runs `peer_tfmot.py` in the tfmot virtualenv; returns its JSON record."""
+def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", distill=False, model="lenet5",
+              sparsities=None, log=print):
+    """Runs `peer_tfmot.py` in the tfmot virtualenv; returns its JSON record.
+
+    `model` names the baseline (`common.baseline_paths`) and the architecture the
+    peer builds; `sparsities` (`{layer: sparsity}`, the only layers pruned)
+    default to LeNet-5's `common.layer_sparsities(rate)`.
+    """
     python = ensure_venv(log)
-    _, npz, _ = common.baseline_paths(tag)
+    _, npz, _ = common.baseline_paths(tag, model)
+    sparsities = common.layer_sparsities(rate) if sparsities is None else sparsities
     command = [
-        str(python), str(common.HERE / "peer_tfmot.py"),
-        "--sparsities", json.dumps(common.layer_sparsities(rate)),
+        str(python), str(common.HERE / "peer_tfmot.py"), "--model", model,
+        "--sparsities", json.dumps(sparsities),
         "--baseline", str(npz), "--budget", str(budget), "--seed", str(seed),
     ]
     if take:

@@ -3,7 +3,7 @@
     python benchmarks/run_all.py            # the full run (see RESULTS.md for its time)
     python benchmarks/run_all.py --quick    # subsets and 1-2 epochs: a smoke run of every part
 
-Each section can be skipped (`--skip pruning quantization cost export allocation`); a
+Each section can be skipped (`--skip pruning quantization cost export allocation resnet`); a
 skipped section keeps the text it had in RESULTS.md. Pruning records are also
 kept in `benchmarks/cache/pruning.json`, and each finished pruning cell in
 `benchmarks/cache/pruning-parts/`: a rerun with the same settings keeps those
@@ -32,7 +32,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 RESULTS = common.HERE / "RESULTS.md"
-SECTIONS = ("pruning", "quantization", "cost", "export", "allocation")
+SECTIONS = ("pruning", "quantization", "cost", "export", "allocation", "resnet")
 
 
 def guarded(name, function, *args):
@@ -325,6 +325,24 @@ def export_section(args, records):
     return "\n".join(lines)
 
 
+# -- ResNet-20 -------------------------------------------------------------------
+
+
+def resnet_section(args):
+    """Rendered from `benchmarks/resnet.py`'s output; None (keep the earlier text) if none.
+
+    run_all never runs that grid (hours on 2 CPU cores): `resnet.py` writes
+    `cache/resnet.json` (`--quick`: `cache/resnet-quick.json`), and this renders it.
+    """
+    import resnet
+
+    path = common.CACHE / ("resnet-quick.json" if args.quick else "resnet.json")
+    if not path.exists():
+        log(f"resnet: no {path.name}, earlier text kept")
+        return None
+    return resnet.render(json.loads(path.read_text()))
+
+
 # -- RESULTS.md ------------------------------------------------------------------
 
 TITLES = {
@@ -335,6 +353,8 @@ TITLES = {
     "allocation": "5. Per-layer rate allocation: LeNet-5, full Fashion-MNIST",
     # Written from `benchmarks/structured.py`'s output; run_all keeps its text.
     "structured": "6. Structured pruning: accuracy against FLOPs, and latency",
+    # Rendered from `benchmarks/resnet.py`'s output (`resnet_section`), else kept.
+    "resnet": "7. ResNet-20: pruning, quantization and cost, Fashion-MNIST",
 }
 
 
@@ -457,6 +477,10 @@ def main(argv=None):
     if "allocation" not in args.skip:
         log("allocation")
         sections["allocation"] = guarded("allocation", allocation_section, args, baseline)
+    if "resnet" not in args.skip:
+        text = guarded("resnet", resnet_section, args)
+        if text:
+            sections["resnet"] = text
     header = None if "pruning" not in args.skip else previous_header(args.out)
     write_results(args.out, sections, command, (time.time() - start) / 60, header,
                   kept_only=args.kept_only)

@@ -1,0 +1,496 @@
+"""ResNet-20 on Fashion-MNIST: pruning against tfmot, quantization against PTQ, and cost.
+
+Every cell starts from one cached dense ResNet-20 (`tfadmm.models.get("resnet20",
+input_shape=(28, 28, 1))`, `common.dense_baseline`: Adam 1e-3 cosine-decayed over
+`--baseline-epochs`, the best validation epoch kept) and gets `--budget` epochs after it.
+The first conv `conv1` stays dense and `fc` is pruned lighter, as in
+`recipes/resnet20_fmnist_8x.yaml`: `sparsities(rate)` gives the per-layer sparsities of the
+18 block convs and `fc` for both tfadmm and tfmot, the rate counted over those 19 layers.
+
+- pruning, `tfadmm`: a recipe (written to `benchmarks/cache/recipes/`) with two progressive
+  stages (rate / 2, then rate), half the budget each, each stage half ADMM and half masked
+  retraining (`common.recipe_document`), run by `tfadmm.recipes.run_recipe`; every other
+  setting is tfadmm's shipped default (batch-norm recalibration included: off).
+  `tfadmm-bn`: the same with `defaults: {retrain: {recalibrate_bn: true}}`.
+  `tfmot`: `peer_tfmot.py --model resnet20` in its own virtualenv: the same architecture
+  in tf_keras loaded from the same baseline (batch norms included), `prune_low_magnitude`
+  on the same layers with `PolynomialDecay`, the best validation epoch after its schedule.
+- quantization: 4-bit and ternary per-channel levels on the 18 block convs, `conv1` and `fc`
+  at 8 bits, one recipe stage with the whole budget; beside each, round-to-nearest PTQ
+  (`quantization.round_to_nearest`: wrap + project, no training).
+- cost: seconds per epoch of plain fit, the ADMM phase and masked retraining at 8x
+  (`overhead.epoch_costs`, interleaved), tfmot's pruning against its own plain fit, one
+  Z/U update of every kernel (`overhead.update_seconds`); then the export sizes of the
+  `tfadmm` 8x model (`export_size.measure_model`), with the served SavedModel's and the
+  TFLite model's outputs checked against Keras'.
+
+No choice reads the test set. Each cell runs in its own process (`--jobs` at a time) and
+leaves its record in `cache/<out stem>-parts/`; a rerun with the same settings keeps the
+finished cells. `render(result)` gives the RESULTS.md section (run_all.py).
+
+    # The full grid (20,000 images, budget 10, rates 4 8 16); the cost part alone, so that
+    # no other cell shares the cores while it times epochs:
+    python benchmarks/resnet.py --only pruning quantization --jobs 2
+    python benchmarks/resnet.py --only cost
+    python benchmarks/resnet.py --only pruning --rates 8 --methods tfadmm tfmot
+    python benchmarks/resnet.py --quick           # 2,000 images, budget 2, rate 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import functools
+import json
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import common  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+MODEL = "resnet20"
+MODEL_ARGS = {"input_shape": (28, 28, 1)}
+BLOCK_CONVS = tuple(f"conv{stage}_block{block}_{i}_conv"
+                    for stage in (2, 3, 4) for block in (1, 2, 3) for i in (1, 2))
+PRUNED = (*BLOCK_CONVS, "fc")
+# `fc` keeps (up to all of its weights) 4x the share the block convs keep; conv1 is dense.
+FC_KEPT = 4.0
+ENDS = ("conv1", "fc")  # 8 bits in the quantization cells
+LEVELS = {"4-bit": {"bits": 4}, "ternary": {"ternary": True}}
+METHODS = ("tfadmm", "tfadmm-bn", "tfmot")
+PARTS = ("pruning", "quantization", "cost")
+BASELINE_EPOCHS = 15
+EXPORT_RATE = 8
+
+
+@functools.cache
+def layer_sizes():
+    """`{layer: kernel weights}` of the pruned layers."""
+    model = build()
+    return {n: int(np.prod(model.get_layer(n).kernel.shape)) for n in PRUNED}
+
+
+def build():
+    from tfadmm import models
+
+    return models.get(MODEL, **MODEL_ARGS)
+
+
+def sparsities(rate):
+    """Per-layer sparsities of the block convs and `fc` for `rate` over those 19 layers."""
+    kept = {**{n: 1.0 for n in BLOCK_CONVS}, "fc": FC_KEPT}
+    return common.layer_sparsities(rate, kept=kept, sizes=layer_sizes())
+
+
+def quantization_targets(level):
+    """One stage's targets: `level` on the block convs, 8 bits on conv1 and fc, per channel."""
+    return {**{n: {**LEVELS[level], "per_channel": True} for n in BLOCK_CONVS},
+            **{n: {"bits": 8, "per_channel": True} for n in ENDS}}
+
+
+def _tag(args):
+    return f"-take{args.take}"
+
+
+def baseline(args, splits, log=print):
+    """The cached dense ResNet-20 for `--take` (trained the first time); `(model, record)`."""
+    model, record = common.dense_baseline(splits, epochs=args.baseline_epochs, tag=_tag(args),
+                                          model=MODEL, model_args=MODEL_ARGS, log=log)
+    if record["epochs"] != args.baseline_epochs:  # the cache is named by --take only
+        raise SystemExit(
+            f"{common.baseline_paths(_tag(args), MODEL)[2]} was trained for {record['epochs']} "
+            f"epochs, not --baseline-epochs {args.baseline_epochs}: delete it or pass "
+            f"--baseline-epochs {record['epochs']}")
+    return model, record
+
+
+# -- cells -----------------------------------------------------------------------
+
+
+def pruning_cell(method, rate, args, log=print):
+    if method == "tfmot":
+        import pruning
+
+        record = pruning.run_tfmot(rate, budget=args.budget, seed=args.seed, take=args.take,
+                                   tag=_tag(args), model=MODEL, sparsities=sparsities(rate),
+                                   log=log)
+        # The peer's tf_keras copy of the baseline against Keras 3's, on the same images.
+        peer_logits = np.asarray(record.pop("baseline_logits"))
+        splits = common.load_splits(0, take=args.take)
+        dense, _ = baseline(args, splits, log)
+        images = np.concatenate([x.numpy() for x, _ in splits.test])[:len(peer_logits)]
+        ours = keras.ops.convert_to_numpy(dense(images, training=False))
+        record["baseline_logits_max_abs_diff"] = float(np.max(np.abs(ours - peer_logits)))
+        return record
+    keras_path, _, _ = common.baseline_paths(_tag(args), MODEL)
+    stages = [(f"prune-{r:g}x", {n: {"sparsity": float(s)} for n, s in sparsities(r).items()})
+              for r in (rate / 2, rate)]
+    defaults = {"retrain": {"recalibrate_bn": True}} if method == "tfadmm-bn" else None
+    document = common.recipe_document(
+        f"resnet20-{method}-{rate:g}x-seed{args.seed}", stages, budget=args.budget,
+        seed=args.seed, baseline=keras_path, take=args.take, defaults=defaults)
+    path, record = common.run_recipe_document(document, tag=_tag(args), log=log)
+    model = keras.models.load_model(path)
+    record.update(model=str(path), rate=common.achieved_rate(model, PRUNED),
+                  kept=common.kept_shares(model, PRUNED))
+    return record
+
+
+def distinct_values(model, layers=BLOCK_CONVS):
+    """The most distinct kernel values in any output channel of `layers` (per-channel scales)."""
+    most = 0
+    for name in layers:
+        kernel = keras.ops.convert_to_numpy(model.get_layer(name).kernel)
+        channels = kernel.reshape(-1, kernel.shape[-1]).T
+        most = max(most, *(len(np.unique(channel)) for channel in channels))
+    return most
+
+
+def quantization_cell(level, args, log=print):
+    import quantization
+
+    import tfadmm
+
+    splits = common.load_splits(0, take=args.take)
+    dense, _ = baseline(args, splits, log)
+    targets = quantization_targets(level)
+    ptq = quantization.round_to_nearest(dense, [targets])
+    keras_path, _, _ = common.baseline_paths(_tag(args), MODEL)
+    document = common.recipe_document(
+        f"resnet20-{level}-seed{args.seed}", [(level, targets)], budget=args.budget,
+        seed=args.seed, baseline=keras_path, take=args.take)
+    path, record = common.run_recipe_document(document, tag=_tag(args), log=log)
+    model = keras.models.load_model(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = tfadmm.export(model, pathlib.Path(tmp) / "model")
+    record.update(model=str(path), ptq_test_accuracy=common.accuracy(ptq, splits.test),
+                  ptq_distinct=distinct_values(ptq), distinct=distinct_values(model),
+                  bytes=exported.bytes, dense_bytes=exported.dense_savedmodel_bytes)
+    return record
+
+
+def cost_cell(args, log=print):
+    import overhead
+    import pruning
+
+    splits = common.load_splits(0, take=args.take)
+    targets = sparsities(EXPORT_RATE)
+    costs = overhead.epoch_costs(splits.train, args.cost_repeats, build=build, targets=targets)
+    plain = costs["plain fit"]
+    epochs = {name: [sec, sec / plain] for name, sec in costs.items()}
+    peer = pruning.run_tfmot(EXPORT_RATE, budget=1, seed=0, take=args.take,
+                             timing=args.cost_repeats, tag=_tag(args), model=MODEL,
+                             sparsities=targets, log=log)
+    epochs["plain fit (tf_keras, tfmot's process)"] = [peer["plain_seconds"], 1.0]
+    epochs["tfmot pruning"] = [peer["tfmot_seconds"],
+                               peer["tfmot_seconds"] / peer["plain_seconds"]]
+    weights, seconds = overhead.update_seconds(build())
+    return {"epochs": epochs, "update": [weights, seconds], "repeats": args.cost_repeats}
+
+
+def export_record(pruned_record, args):
+    """Export sizes of the `tfadmm` model at `EXPORT_RATE`, outputs checked against Keras."""
+    import export_size
+
+    from tfadmm.exporting import evaluate_tflite
+
+    splits = common.load_splits(0, take=args.take)
+    model = keras.models.load_model(pruned_record["model"])
+    with tempfile.TemporaryDirectory() as tmp:
+        row = export_size.measure_model(model, pathlib.Path(tmp), f"{EXPORT_RATE}x")
+        row["TFLite test accuracy"] = evaluate_tflite(pathlib.Path(tmp) / f"m{EXPORT_RATE}x.tflite",
+                                                      splits.test)
+    row["Keras test accuracy"] = common.accuracy(model, splits.test)
+    return row
+
+
+# -- the grid --------------------------------------------------------------------
+
+
+def cells(args):
+    """`[(part name, argv of one cell)]` in the order they run."""
+    out = []
+    if "pruning" in args.only:
+        out += [(f"pruning-{m}-{r:g}x", ["--cell", "pruning", m, f"{r:g}"])
+                for r in args.rates for m in args.methods]
+    if "quantization" in args.only:
+        out += [(f"quantization-{q}", ["--cell", "quantization", q]) for q in args.levels]
+    if "cost" in args.only:
+        out.append(("cost", ["--cell", "cost"]))
+    return out
+
+
+def settings(args):
+    return {"take": args.take, "budget": args.budget, "seed": args.seed,
+            "baseline_epochs": args.baseline_epochs, "cost_repeats": args.cost_repeats}
+
+
+def run_one(cell, args, log=print):
+    kind, *rest = cell
+    if kind == "pruning":
+        record = pruning_cell(rest[0], float(rest[1]), args, log)
+        record.update(method=rest[0], target_rate=float(rest[1]))
+    elif kind == "quantization":
+        record = quantization_cell(rest[0], args, log)
+        record.update(level=rest[0])
+    else:
+        record = cost_cell(args, log)
+    return record
+
+
+def _kept(path, args):
+    try:
+        done = json.loads(path.read_text())
+    except (OSError, ValueError):  # not there, or cut short by an interrupted write
+        return None
+    return done if done.get("settings") == settings(args) else None
+
+
+def run_grid(args, command):
+    """Each cell in its own process, `--jobs` at a time; finished cells are kept."""
+    parts = args.out.parent / f"{args.out.stem}-parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, BENCH_THREADS=str(max(1, (os.cpu_count() or 2) // args.jobs)))
+    shared = ["--take", str(args.take), "--budget", str(args.budget), "--seed", str(args.seed),
+              "--baseline-epochs", str(args.baseline_epochs),
+              "--cost-repeats", str(args.cost_repeats)]
+
+    def one(item):
+        name, argv = item
+        path = parts / f"{name}.json"
+        done = _kept(path, args)
+        if done is not None:
+            print(f"{name}: kept from {path.name}", flush=True)
+            return name, done
+        if args.kept_only:
+            print(f"{name}: not run (--kept-only)", flush=True)
+            return name, None
+        print(f"{name}: running", flush=True)
+        finished = subprocess.run([sys.executable, __file__, *argv, *shared, "--out", str(path)],
+                                  env=env, capture_output=True, text=True)
+        for line in finished.stdout.splitlines():
+            print(f"  {name}: {line}", flush=True)
+        if finished.returncode:
+            print(f"{name} failed:\n{finished.stderr[-3000:]}", flush=True)
+            return name, None
+        done = json.loads(path.read_text())
+        done["command"] = command
+        path.write_text(json.dumps(done, indent=1))
+        return name, done
+
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        return dict(pool.map(one, cells(args)))
+
+
+def collect(out, baseline_record, args, done):
+    """The whole result: earlier parts of `out` kept, this run's on top."""
+    try:
+        result = json.loads(out.read_text())
+        if result.get("settings") != settings(args):
+            result = {}
+    except (OSError, ValueError):
+        result = {}
+    result.update(settings=settings(args), baseline=baseline_record)
+    result.setdefault("pruning", {})
+    result.setdefault("quantization", {})
+    commands = set(result.get("commands", []))
+    for name, part in done.items():
+        if part is None:
+            continue
+        commands.add(part.get("command", ""))
+        if name.startswith("pruning-"):
+            result["pruning"][name.removeprefix("pruning-")] = part["record"]
+        elif name.startswith("quantization-"):
+            result["quantization"][part["record"]["level"]] = part["record"]
+        else:
+            result["cost"] = part["record"]
+    result["commands"] = sorted(c for c in commands if c)
+    return result
+
+
+# -- Markdown --------------------------------------------------------------------
+
+
+def _pct(value):
+    return "-" if value is None else f"{value:.2%}"
+
+
+def render(result):
+    """The RESULTS.md section for a `resnet.json` result."""
+    s, base = result["settings"], result["baseline"]
+    acc = base["test_accuracy"]
+    lines = [
+        f"ResNet-20 (He et al. 2016, option-A shortcuts; `tfadmm.models.get(\"resnet20\", "
+        f"input_shape=(28, 28, 1))`) on the first {s['take']:,} Fashion-MNIST training images "
+        "(validation: the last 10 % of the training set, as `tfadmm.data.load` holds it out), "
+        f"seed {s['seed']}. Dense baseline: Adam 1e-3 cosine-decayed over "
+        f"{s['baseline_epochs']} epochs, the best validation epoch kept: "
+        f"{_pct(acc)} test ({_pct(base['val_accuracy'])} validation). Every cell starts from "
+        f"it and gets {s['budget']} epochs. Rates count the 18 block convs and `fc`; `conv1` "
+        f"stays dense and `fc` keeps up to {FC_KEPT:g}x the share the block convs keep "
+        "(`resnet.sparsities`, the same targets for tfadmm and tfmot).",
+        "",
+        "Made by: " + "; ".join(f"`{c}`" for c in result.get("commands", [])) + ".",
+        "",
+    ]
+    pruned = result.get("pruning", {})
+    if pruned:
+        methods = [m for m in METHODS if any(r["method"] == m for r in pruned.values())]
+        rates = sorted({r["target_rate"] for r in pruned.values()})
+        cell = {(r["method"], r["target_rate"]): r for r in pruned.values()}
+        lines += [
+            "**Pruning.** `tfadmm`: `run_recipe` on a recipe with two progressive stages "
+            "(rate / 2, then rate), half the budget each, each half ADMM and half masked "
+            "retraining, every other setting the shipped default (batch-norm recalibration "
+            "off); `tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfmot`: "
+            "`prune_low_magnitude` + `PolynomialDecay` over the first 2/3 of the budget, Adam "
+            "1e-3 cosine, the best validation epoch after the schedule. Test accuracy "
+            "(achieved rate, drop from the baseline in points).",
+            "",
+            "| method | " + " | ".join(common.fmt_rate(r) for r in rates) + " | minutes |",
+            "|---|" + "--:|" * (len(rates) + 1),
+        ]
+        for method in methods:
+            row, minutes = [], 0.0
+            for rate in rates:
+                r = cell.get((method, rate))
+                if r is None:
+                    row.append("-")
+                    continue
+                minutes += r["seconds"] / 60
+                row.append(f"{_pct(r['test_accuracy'])} ({common.fmt_rate(r['rate'])}, "
+                           f"{100 * (acc - r['test_accuracy']):+.2f})")
+            lines.append(f"| {method} | " + " | ".join(row) + f" | {minutes:.1f} |")
+        peer = [r for r in pruned.values() if r["method"] == "tfmot"]
+        if peer:
+            loaded = peer[0]["baseline_test_accuracy"]
+            diff = peer[0].get("baseline_logits_max_abs_diff")
+            lines += ["", f"tfmot's tf_keras copy of the baseline: {_pct(loaded)} test "
+                      f"(Keras 3: {_pct(acc)}; "
+                      f"{'equal within 0.1 %' if abs(loaded - acc) <= 1e-3 else 'DIFFERENT'}"
+                      + ("" if diff is None else
+                         f"; logits on 8 test images within {diff:.1e}") + ")."]
+        lines.append("")
+    quantized = result.get("quantization", {})
+    if quantized:
+        lines += [
+            "**Quantization.** Per-channel levels on the 18 block convs; `conv1` and `fc` at 8 "
+            "bits per channel. tfadmm: one recipe stage with the whole budget, half ADMM and "
+            "half retraining, shipped defaults otherwise; round-to-nearest PTQ: "
+            "`tfadmm.wrap` + `tfadmm.project`, no training. Bytes: `tfadmm.export` compressed "
+            "SavedModel.",
+            "",
+            "| levels | PTQ test | tfadmm test | drop (pp) | distinct values per output channel "
+            "(max over block convs) | SavedModel bytes | vs dense |",
+            "|---|--:|--:|--:|--:|--:|--:|",
+        ]
+        for level in LEVELS:
+            r = quantized.get(level)
+            if r is None:
+                continue
+            lines.append(
+                f"| {level} | {_pct(r['ptq_test_accuracy'])} | {_pct(r['test_accuracy'])} | "
+                f"{100 * (acc - r['test_accuracy']):.2f} | {r['distinct']} | {r['bytes']:,} | "
+                f"{r['dense_bytes'] / r['bytes']:.1f}x |")
+        lines.append("")
+    cost = result.get("cost")
+    if cost:
+        weights, seconds = cost["update"]
+        lines += [
+            f"**Cost.** Medians of {cost['repeats']} interleaved epochs (after a warm-up each) "
+            f"at the {EXPORT_RATE}x targets, batch 128; each ratio is to the plain fit of its "
+            "own process (tfmot runs in tf_keras). One Z/U update (`Sparsity(0.875)` on every "
+            f"kernel, {weights:,} weights): {seconds:.4f} s.",
+            "",
+            "| phase | seconds / epoch | ratio to plain fit |",
+            "|---|--:|--:|",
+            *[f"| {name} | {sec:.2f} | {ratio:.3f}x |"
+              for name, (sec, ratio) in cost["epochs"].items()],
+            "",
+        ]
+    export = result.get("export")
+    if export:
+        keys = list(export)
+        lines += [
+            f"**Export** of the `tfadmm` {EXPORT_RATE}x model (`export_size.measure_model`; "
+            "`max abs diff`: served SavedModel against Keras on 4 inputs; TFLite test accuracy "
+            "against Keras').",
+            "",
+            "| " + " | ".join(keys) + " |",
+            "|" + "--:|" * len(keys),
+            "| " + " | ".join(f"{v:,}" if isinstance(v, int) else
+                              f"{v:.2%}" if isinstance(v, float) else str(v)
+                              for v in export.values()) + " |",
+        ]
+    return "\n".join(lines).rstrip()
+
+
+# -- command line ----------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--take", type=int, default=20000, help="training images")
+    parser.add_argument("--budget", type=int, default=10, help="epochs after the baseline")
+    parser.add_argument("--rates", type=float, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
+    parser.add_argument("--only", nargs="+", default=list(PARTS), choices=PARTS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline-epochs", type=int, default=BASELINE_EPOCHS)
+    parser.add_argument("--cost-repeats", type=int, default=2,
+                        help="timed epochs of each phase in the cost part")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 images, baseline 2 epochs, budget 2, rate 8, 1 timed epoch")
+    parser.add_argument("--jobs", type=int, default=1, help="cells side by side")
+    parser.add_argument("--kept-only", action="store_true",
+                        help="collect the finished cells, run none")
+    parser.add_argument("--out", type=pathlib.Path, default=None,
+                        help="default: cache/resnet.json (--quick: cache/resnet-quick.json)")
+    parser.add_argument("--cell", nargs="+", help=argparse.SUPPRESS)  # one cell, in-process
+    args = parser.parse_args(argv)
+    if args.quick:
+        given = sys.argv[1:] if argv is None else argv
+        args.take = args.take if "--take" in given else 2000
+        args.budget, args.rates, args.baseline_epochs, args.cost_repeats = 2, [8], 2, 1
+    args.out = args.out or common.CACHE / ("resnet-quick.json" if args.quick else "resnet.json")
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    command = "python benchmarks/resnet.py " + shlex.join(argv)
+    if args.cell:  # a child process: one cell, its record to --out
+        record = run_one(args.cell, args, log=lambda line: print(line, flush=True))
+        args.out.write_text(json.dumps({"settings": settings(args), "record": record},
+                                       indent=1))
+        return record
+    splits = common.load_splits(0, take=args.take)
+    _, baseline_record = baseline(args, splits, log=lambda line: print(line, flush=True))
+    print(f"baseline: test {baseline_record['test_accuracy']:.4f}", flush=True)
+    done = run_grid(args, command.strip())
+    result = collect(args.out, baseline_record, args, done)
+    exported = result["pruning"].get(f"tfadmm-{EXPORT_RATE}x")
+    if "cost" in args.only and exported and not args.kept_only:
+        print("export", flush=True)
+        result["export"] = export_record(exported, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(render(result))
+    failed = [name for name, part in done.items() if part is None and not args.kept_only]
+    if failed:
+        sys.exit(f"failed cells: {', '.join(failed)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

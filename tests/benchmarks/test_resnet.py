@@ -1,0 +1,89 @@
+"""benchmarks/resnet.py: its per-layer targets, its Markdown, and (slow) its --quick run."""
+
+import json
+import math
+import pathlib
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import resnet  # noqa: E402
+
+
+def _achieved(sparsities):
+    sizes = resnet.layer_sizes()
+    kept = sum(sizes[n] - math.floor(s * sizes[n]) for n, s in sparsities.items())
+    return sum(sizes.values()) / kept
+
+
+@pytest.mark.parametrize("rate", [2, 4, 8, 16])
+def test_rate_over_block_convs_and_fc_is_reached(rate):
+    sparsities = resnet.sparsities(rate)
+    assert set(sparsities) == set(resnet.PRUNED)
+    assert "conv1" not in sparsities
+    assert _achieved(sparsities) == pytest.approx(rate, rel=2e-3)
+
+
+def test_fc_is_pruned_lighter_like_the_shipped_recipe_at_8x():
+    sparsities = resnet.sparsities(8)
+    # recipes/resnet20_fmnist_8x.yaml: conv*_block* 0.877, fc 0.5.
+    assert sparsities["conv3_block2_1_conv"] == pytest.approx(0.877, abs=2e-3)
+    assert sparsities["fc"] == pytest.approx(0.5, abs=0.01)
+    assert all(sparsities["fc"] < s for n, s in sparsities.items() if n != "fc")
+
+
+def test_quantization_targets_keep_conv1_and_fc_at_8_bits():
+    targets = resnet.quantization_targets("ternary")
+    assert targets["conv1"] == targets["fc"] == {"bits": 8, "per_channel": True}
+    assert all(targets[n] == {"ternary": True, "per_channel": True} for n in resnet.BLOCK_CONVS)
+
+
+def _record(method, rate, accuracy):
+    return {"method": method, "target_rate": rate, "rate": rate, "test_accuracy": accuracy,
+            "val_accuracy": accuracy, "seconds": 60.0, "baseline_test_accuracy": 0.9}
+
+
+def test_render_names_every_part_and_the_command():
+    result = {
+        "settings": {"take": 2000, "budget": 2, "seed": 0, "baseline_epochs": 2,
+                     "cost_repeats": 1},
+        "baseline": {"test_accuracy": 0.9, "val_accuracy": 0.91},
+        "commands": ["python benchmarks/resnet.py --quick"],
+        "pruning": {f"{m}-8x": _record(m, 8.0, 0.88) for m in resnet.METHODS},
+        "quantization": {"ternary": {"level": "ternary", "ptq_test_accuracy": 0.5,
+                                     "test_accuracy": 0.85, "distinct": 3, "bytes": 1000,
+                                     "dense_bytes": 8000}},
+        "cost": {"epochs": {"plain fit": [10.0, 1.0], "ADMM phase": [11.0, 1.1]},
+                 "update": [268_000, 0.01], "repeats": 1},
+        "export": {"target": "8x", "compressed SavedModel": 12_345, "max abs diff": "1e-06"},
+    }
+    text = resnet.render(result)
+    assert "`python benchmarks/resnet.py --quick`" in text
+    for method in resnet.METHODS:
+        assert f"| {method} | 88.00% (8x, +2.00) |" in text
+    assert "equal within 0.1 %" in text
+    assert "| ternary | 50.00% | 85.00% | 5.00 | 3 | 1,000 | 8.0x |" in text
+    assert "| ADMM phase | 11.00 | 1.100x |" in text
+    assert "12,345" in text
+
+
+@pytest.mark.slow
+def test_quick_run_end_to_end(tmp_path):
+    """`--quick` on 300 images: every part, the tfmot peer included (minutes on 2 cores)."""
+    if not (resnet.common.CACHE / "tfmot-venv" / "bin" / "python").exists():
+        pytest.skip("no tfmot virtualenv in benchmarks/cache")
+    out = tmp_path / "resnet.json"
+    result = resnet.main(["--quick", "--take", "300", "--out", str(out)])
+    assert json.loads(out.read_text())["settings"]["take"] == 300
+    assert set(result["pruning"]) == {f"{m}-8x" for m in resnet.METHODS}
+    assert set(result["quantization"]) == set(resnet.LEVELS)
+    peer = result["pruning"]["tfmot-8x"]
+    assert peer["baseline_test_accuracy"] == pytest.approx(
+        result["baseline"]["test_accuracy"], abs=1e-3)
+    assert peer["baseline_logits_max_abs_diff"] < 1e-3
+    assert result["export"]["Keras test accuracy"] == pytest.approx(
+        result["export"]["TFLite test accuracy"], abs=1e-3)
+    assert "ResNet-20" in resnet.render(result)
