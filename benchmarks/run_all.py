@@ -172,7 +172,42 @@ def render_pruning(records, baseline, args):
         row.append("-" if any(None in b for b in both) else
                    f"{100 * (_mean([a for a, _ in both]) - _mean([b for _, b in both])):+.2f}")
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + render_levers(cells))
+
+
+# Each file: `pruning.py --out benchmarks/cache/levers/<name>.json` with one setting changed.
+LEVERS = common.CACHE / "levers"
+
+
+def render_levers(cells):
+    """The settings tried before the defaults were chosen, beside the defaults' own cells.
+
+    Reads `cache/levers/*.json` (each a `pruning.py` run with its `--set` overrides and
+    methods); nothing when there are none. The choice read the validation column only.
+    """
+    rows = []
+    for path in sorted(LEVERS.glob("*.json")):
+        done = json.loads(path.read_text())
+        for r in done["records"]:
+            setting = ", ".join([r["method"], *done.get("overrides", [])])
+            rows.append((r["target_rate"], r["seed"], setting, r))
+    if not rows:
+        return []
+    for rate, seed in sorted({(rate, seed) for rate, seed, _, _ in rows}):
+        for method in ("tfadmm", "tfadmm-plain"):
+            record = cells.get((rate, method), {}).get(seed)
+            if record is not None:
+                rows.append((rate, seed, f"{method} (table above)", record))
+    lines = [
+        "", "Settings tried on the way to the default (`python benchmarks/pruning.py --methods "
+        "<method> --set <override> --out benchmarks/cache/levers/<name>.json`; the choice read "
+        "the validation column only):", "",
+        "| rate | seed | setting | validation | test |", "|--:|--:|---|--:|--:|",
+    ]
+    for rate, seed, setting, r in sorted(rows, key=lambda row: (row[0], row[1], row[2])):
+        lines.append(f"| {common.fmt_rate(rate)} | {seed} | {setting} | "
+                     f"{r['val_accuracy']:.2%} | {r['test_accuracy']:.2%} |")
+    return lines
 
 
 # -- allocation ------------------------------------------------------------------
