@@ -33,7 +33,7 @@ def top_k_mask(scores, k):
 
 
 def kept_count(size, sparsity):
-    """How many of `size` weights a sparsity of `sparsity` keeps: `size - floor(sparsity * size)`."""
+    """How many of `size` weights sparsity `sparsity` keeps: `size - floor(sparsity * size)`."""
     return size - math.floor(sparsity * size)
 
 
