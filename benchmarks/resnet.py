@@ -10,7 +10,7 @@ The first conv `conv1` stays dense and `fc` is pruned lighter, as in
 - pruning, `tfadmm`: a recipe (written to `benchmarks/cache/recipes/`) with two progressive
   stages (rate / 2, then rate), half the budget each, each stage half ADMM and half masked
   retraining (`common.recipe_document`), run by `tfadmm.recipes.run_recipe`; every other
-  setting is tfadmm's shipped default (batch-norm recalibration included: off).
+  setting is tfadmm's shipped default (batch-norm recalibration off, `distill: auto`).
   `tfadmm-bn`: the same with `defaults: {retrain: {recalibrate_bn: true}}`.
   `tfmot`: `peer_tfmot.py --model resnet20` in its own virtualenv: the same architecture
   in tf_keras loaded from the same baseline (batch norms included), `prune_low_magnitude`
@@ -350,7 +350,7 @@ def render(result):
             "**Pruning.** `tfadmm`: `run_recipe` on a recipe with two progressive stages "
             "(rate / 2, then rate), half the budget each, each half ADMM and half masked "
             "retraining, every other setting the shipped default (batch-norm recalibration "
-            "off); `tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfmot`: "
+            "off; `distill: auto`, so both stages distill from their input); `tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfmot`: "
             "`prune_low_magnitude` + `PolynomialDecay` over the first 2/3 of the budget, Adam "
             "1e-3 cosine, the best validation epoch after the schedule. Test accuracy "
             "(achieved rate, drop from the baseline in points).",
