@@ -350,7 +350,8 @@ def render(result):
             "**Pruning.** `tfadmm`: `run_recipe` on a recipe with two progressive stages "
             "(rate / 2, then rate), half the budget each, each half ADMM and half masked "
             "retraining, every other setting the shipped default (batch-norm recalibration "
-            "off; `distill: auto`, so both stages distill from their input); `tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfmot`: "
+            "off; `distill: auto`, so both stages distill from their input); "
+            "`tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfmot`: "
             "`prune_low_magnitude` + `PolynomialDecay` over the first 2/3 of the budget, Adam "
             "1e-3 cosine, the best validation epoch after the schedule. Test accuracy "
             "(achieved rate, drop from the baseline in points).",
