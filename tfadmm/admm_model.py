@@ -6,16 +6,21 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from tfadmm import admm
-from tfadmm.backend import tensorflow_step
+from tfadmm import admm, lazy_tensorflow
 from tfadmm.backend.multi_worker import first_local_batch, is_multi_worker, reducible_logs
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.distillation import soft_target_loss
 from tfadmm.keras_private import MAYBE_SYMBOLIC_BUILD
 from tfadmm.kernel_state import KernelState
+
+# Keras' backend is fixed when Keras is imported: the training step of that backend only
+# (each imports its own framework, which the other backends do not need).
+if keras.backend.backend() == "tensorflow":
+    from tfadmm.backend import tensorflow_step as _backend_step
+else:
+    _backend_step = None
 
 ADMM = "admm"
 RETRAIN = "retrain"
@@ -238,12 +243,12 @@ class ADMMModel(keras.Model):
     # -- training --------------------------------------------------------------
 
     def train_step(self, data):
-        backend = keras.backend.backend()
-        if backend != "tensorflow":
+        if _backend_step is None:
             raise NotImplementedError(
-                f"tfadmm's training step supports the TensorFlow backend. Received: {backend}"
+                "tfadmm's training step supports the TensorFlow backend. "
+                f"Received: {keras.backend.backend()}"
             )
-        return tensorflow_step.train_step(self, data)
+        return _backend_step.train_step(self, data)
 
     def test_step(self, data):
         logs = super().test_step(data)
@@ -323,11 +328,11 @@ def _steps_per_epoch(x, batch_size, fit_kwargs):
     if fit_kwargs.get("steps_per_epoch"):
         return int(fit_kwargs["steps_per_epoch"])
     received = f"x of type {type(x).__name__}"
-    if isinstance(x, tf.data.Dataset):
+    if lazy_tensorflow.is_dataset(x):
         steps = int(x.cardinality())
         if steps > 0:
             return steps
-        kind = "infinite" if steps == tf.data.INFINITE_CARDINALITY else "unknown"
+        kind = "infinite" if steps == lazy_tensorflow.INFINITE_CARDINALITY else "unknown"
         received = f"a tf.data.Dataset of {kind} cardinality"
     elif isinstance(x, keras.utils.PyDataset):
         return len(x)
