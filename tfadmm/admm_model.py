@@ -19,6 +19,8 @@ from tfadmm.kernel_state import KernelState
 # (each imports its own framework, which the other backends do not need).
 if keras.backend.backend() == "tensorflow":
     from tfadmm.backend import tensorflow_step as _backend_step
+elif keras.backend.backend() == "jax":
+    from tfadmm.backend import jax_step as _backend_step
 else:
     _backend_step = None
 
@@ -54,7 +56,8 @@ class ADMMModel(keras.Model):
     fixed, and runs the Z/U updates and the rho increase every
     `update_every_steps` steps (by default `updates_per_epoch` times an
     epoch, the interval taken from the data at every `fit`), counting steps
-    itself: no callback is needed. After `tfadmm.project`, the same step does
+    itself: no callback is needed. The step runs on Keras' TensorFlow and JAX
+    backends (`tfadmm.backend`). After `tfadmm.project`, the same step does
     masked retraining: compressed weights stay exactly in their sets.
 
     Args:
@@ -242,19 +245,20 @@ class ADMMModel(keras.Model):
 
     # -- training --------------------------------------------------------------
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        # Keras' signature of the backend: `(data)` on TensorFlow, `(state, data)` on JAX.
         if _backend_step is None:
             raise NotImplementedError(
-                "tfadmm's training step supports the TensorFlow backend. "
+                "tfadmm's training step supports the TensorFlow and JAX backends. "
                 f"Received: {keras.backend.backend()}"
             )
-        return _backend_step.train_step(self, data)
+        return _backend_step.train_step(self, *args)
 
-    def test_step(self, data):
-        logs = super().test_step(data)
+    def test_step(self, *args):
+        result = super().test_step(*args)
         if self._multi_worker():
-            logs = reducible_logs(logs)
-        return logs
+            result = reducible_logs(result)
+        return result
 
     def _multi_worker(self):
         if keras.backend.backend() != "tensorflow":
@@ -284,6 +288,8 @@ class ADMMModel(keras.Model):
         if self.update_every_steps is None:
             steps = _steps_per_epoch(x, batch_size, kwargs)
             self.update_interval.assign(max(1, steps // self.updates_per_epoch))
+        if keras.backend.backend() == "jax":
+            _backend_step.unshare_buffers(self.variables)
         history = super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
         if getattr(self.optimizer, "use_ema", False):
             # Keras copied the moving averages over the weights at the end of fit.
