@@ -212,9 +212,11 @@ class ADMMModel(keras.Model):
         if self.phase_index_value == 0:
             logs["admm_penalty"] = self.penalty() if penalty is None else penalty
             logs["admm_rho"] = ops.convert_to_tensor(self.rho)
-            for state, w in self.pairs(active_only=True):
-                logs[f"{state.label}_residual"] = admm.primal_residual(w, state.z)
-                for key, value in state.constraint.diagnostics(w, state.mask).items():
+            for state, variable in self.pairs(active_only=True):
+                # Tensors, not variables: some backends' ops (JAX's) take no `keras.Variable`.
+                w, z, mask = (ops.convert_to_tensor(v) for v in (variable, state.z, state.mask))
+                logs[f"{state.label}_residual"] = admm.primal_residual(w, z)
+                for key, value in state.constraint.diagnostics(w, mask).items():
                     logs[f"{state.label}_{key}"] = value
         return logs
 

@@ -90,6 +90,16 @@ def distill_run():
     return {"weights": _weights(model), "loss": history.history["loss"][-1]}
 
 
+def quantize_run():
+    """ADMM towards 3-bit per-channel levels, then mapping and retraining with Adam."""
+    model = tfadmm.wrap(tiny_model(), {"fc*": tfadmm.Quantize(bits=3)}, update_every_steps=2)
+    _compile(model, keras.optimizers.Adam(0.01))
+    _fit(model)
+    tfadmm.project(model)
+    _fit(model)
+    return {"weights": _weights(model), "masks_exact": _masks_exact(model)}
+
+
 def lifecycle_run():
     """wrap / compile / fit / project / fit / strip with Adam and weight decay."""
     model = tfadmm.wrap(tiny_model(), {"fc*": tfadmm.Sparsity(0.75)})
@@ -150,6 +160,7 @@ def main():
         "tensorflow_imported": sys.modules.get("tensorflow") is not None,
         "sgd": sgd_run(),
         "distill": distill_run(),
+        "quantize": quantize_run(),
         "lifecycle": lifecycle_run(),
         "update_count": update_count_run(),
         "resume": resume_run(),

@@ -81,3 +81,9 @@ def test_jax_and_tensorflow_distill_to_the_same_weights(jax_runs):
     tf_run, jax_run = contract_runs.distill_run(), jax_runs["distill"]
     assert jax_run["loss"] == pytest.approx(tf_run["loss"], rel=1e-5)
     assert _max_difference(tf_run["weights"], jax_run["weights"]) < 1e-5
+
+
+def test_jax_and_tensorflow_quantize_to_the_same_weights(jax_runs):
+    tf_run, jax_run = contract_runs.quantize_run(), jax_runs["quantize"]
+    assert jax_run["masks_exact"] is True
+    assert _max_difference(tf_run["weights"], jax_run["weights"]) < 1e-5
