@@ -284,14 +284,27 @@ class ADMMModel(keras.Model):
                 id(state) for state, _ in self.pairs()
                 if not np.all(ops.convert_to_numpy(state.mask) == 1)
             }
+        self._own_buffers()
         return super().make_train_function(force=force)
+
+    def make_test_function(self, force=False):
+        self._own_buffers()
+        return super().make_test_function(force=force)
+
+    def make_predict_function(self, force=False):
+        self._own_buffers()
+        return super().make_predict_function(force=force)
+
+    def _own_buffers(self):
+        # Keras' JAX `fit`, `evaluate` and `predict` donate the variables' buffers to
+        # their steps (right after making the step function): no two may share one.
+        if keras.backend.backend() == "jax":
+            _backend_step.unshare_buffers(self.variables)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
         if self.update_every_steps is None:
             steps = _steps_per_epoch(x, batch_size, kwargs)
             self.update_interval.assign(max(1, steps // self.updates_per_epoch))
-        if keras.backend.backend() == "jax":
-            _backend_step.unshare_buffers(self.variables)
         history = super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
         if getattr(self.optimizer, "use_ema", False):
             # Keras copied the moving averages over the weights at the end of fit.

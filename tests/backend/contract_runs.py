@@ -123,6 +123,38 @@ def lifecycle_run():
     }
 
 
+class _Batches(keras.utils.PyDataset):
+    """The data as 4 batches (a backend-neutral dataset, for `run_stage`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.x, self.y = data()
+
+    def __len__(self):
+        return ROWS // BATCH
+
+    def __getitem__(self, index):
+        rows = slice(index * BATCH, (index + 1) * BATCH)
+        return self.x[rows], self.y[rows]
+
+
+def stage_run():
+    """`tfadmm.run_stage` with batch norm recalibration (evaluates before any fit)."""
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(16, name="fc1"),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.Dense(3, name="fc2"),
+    ])
+    result = tfadmm.run_stage(
+        model, {"fc*": tfadmm.Sparsity(0.5)}, _Batches(), validation=_Batches(),
+        admm=tfadmm.ADMMPhase(epochs=1), retrain=tfadmm.RetrainPhase(epochs=1,
+                                                                     recalibrate_bn=True),
+    )
+    return {"chosen": result.chosen, "masks_exact": _masks_exact(result.model)}
+
+
 def update_count_run():
     """`(admm_step, rho)` after each of 7 one-step fits, Z/U every 3 steps."""
     model = tfadmm.wrap(tiny_model(), {"fc*": tfadmm.Sparsity(0.75)}, update_every_steps=3)
@@ -163,6 +195,7 @@ def main():
         "quantize": quantize_run(),
         "lifecycle": lifecycle_run(),
         "update_count": update_count_run(),
+        "stage": stage_run(),
         "resume": resume_run(),
     }
     print(json.dumps(results, allow_nan=True))

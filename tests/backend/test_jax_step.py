@@ -60,6 +60,11 @@ def test_wrap_fit_project_fit_strip(jax_runs):
     assert run["stripped"] == ["Sequential", [2, 3]]
 
 
+def test_run_stage_with_batch_norm_recalibration(jax_runs):
+    assert jax_runs["stage"]["masks_exact"] is True
+    assert jax_runs["stage"]["chosen"]
+
+
 def test_held_weights_stay_exactly_at_their_values_under_adam_with_weight_decay(jax_runs):
     assert jax_runs["lifecycle"]["masks_exact"] is True
 

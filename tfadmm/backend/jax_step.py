@@ -91,9 +91,9 @@ def train_step(model: keras.Model, state, data):
 
 
 def unshare_buffers(variables):
-    """Gives every variable a buffer of its own (`fit` calls it before training).
+    """Gives every variable a buffer of its own (before `fit`, `evaluate`, `predict`).
 
-    Keras' JAX `fit` donates the variables' buffers to the training step, which fails
+    Keras' JAX trainer donates the variables' buffers to its steps, which fails
     when two variables hold the same array: as after `tfadmm.project`, which assigns
     one projected value to a kernel and to its held values Z.
     """
