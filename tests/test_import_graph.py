@@ -20,6 +20,12 @@ LAZY_IMPORTS_ALLOWED = {
     ("tfadmm.data.tfds_source", "tensorflow_datasets"),
     # LiteRT is optional: without it, TFLite models run in tf.lite.Interpreter.
     ("tfadmm.exporting", "ai_edge_litert.interpreter"),
+    # TensorFlow itself: the one place it is imported, at the first use of a part of tfadmm
+    # that needs it, so that the core runs without it (Keras' JAX backend).
+    ("tfadmm.lazy_tensorflow", "tensorflow"),
+    # TensorBoard's protos, for the ADMMTensorBoard callback only (a TensorFlow install
+    # brings TensorBoard; a JAX-only one may lack it).
+    ("tfadmm.callbacks.tensorboard", "tensorboard.plugins.custom_scalar"),
 }
 
 

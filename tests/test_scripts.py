@@ -91,7 +91,13 @@ def test_quickstart_and_test_run_everything_from_the_venv(sandbox):
                          "--quiet")
     result, calls = sandbox(".ci/run")
     assert result.returncode == 0, result.stderr
-    assert calls[-2:] == ["ruff check .", "venv-python -m pytest"]
+    assert calls[-4:] == [
+        "ruff check .",
+        "venv-python -m pytest",
+        # The second pass: the core on Keras' JAX backend, in the same venv.
+        "venv-python -m pip install -q --disable-pip-version-check jax[cpu]",
+        "venv-python -m pytest -q tests/backend tests/test_lazy_tensorflow.py",
+    ]
     assert not any(c.startswith("python3 ") and "venv" not in c for c in calls)
 
 

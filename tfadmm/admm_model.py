@@ -6,16 +6,23 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from tfadmm import admm
-from tfadmm.backend import tensorflow_step
+from tfadmm import admm, lazy_tensorflow
 from tfadmm.backend.multi_worker import first_local_batch, is_multi_worker, reducible_logs
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.distillation import soft_target_loss
 from tfadmm.keras_private import MAYBE_SYMBOLIC_BUILD
 from tfadmm.kernel_state import KernelState
+
+# Keras' backend is fixed when Keras is imported: the training step of that backend only
+# (each imports its own framework, which the other backends do not need).
+if keras.backend.backend() == "tensorflow":
+    from tfadmm.backend import tensorflow_step as _backend_step
+elif keras.backend.backend() == "jax":
+    from tfadmm.backend import jax_step as _backend_step
+else:
+    _backend_step = None
 
 ADMM = "admm"
 RETRAIN = "retrain"
@@ -49,7 +56,8 @@ class ADMMModel(keras.Model):
     fixed, and runs the Z/U updates and the rho increase every
     `update_every_steps` steps (by default `updates_per_epoch` times an
     epoch, the interval taken from the data at every `fit`), counting steps
-    itself: no callback is needed. After `tfadmm.project`, the same step does
+    itself: no callback is needed. The step runs on Keras' TensorFlow and JAX
+    backends (`tfadmm.backend`). After `tfadmm.project`, the same step does
     masked retraining: compressed weights stay exactly in their sets.
 
     Args:
@@ -204,9 +212,11 @@ class ADMMModel(keras.Model):
         if self.phase_index_value == 0:
             logs["admm_penalty"] = self.penalty() if penalty is None else penalty
             logs["admm_rho"] = ops.convert_to_tensor(self.rho)
-            for state, w in self.pairs(active_only=True):
-                logs[f"{state.label}_residual"] = admm.primal_residual(w, state.z)
-                for key, value in state.constraint.diagnostics(w, state.mask).items():
+            for state, variable in self.pairs(active_only=True):
+                # Tensors, not variables: some backends' ops (JAX's) take no `keras.Variable`.
+                w, z, mask = (ops.convert_to_tensor(v) for v in (variable, state.z, state.mask))
+                logs[f"{state.label}_residual"] = admm.primal_residual(w, z)
+                for key, value in state.constraint.diagnostics(w, mask).items():
                     logs[f"{state.label}_{key}"] = value
         return logs
 
@@ -237,19 +247,20 @@ class ADMMModel(keras.Model):
 
     # -- training --------------------------------------------------------------
 
-    def train_step(self, data):
-        backend = keras.backend.backend()
-        if backend != "tensorflow":
+    def train_step(self, *args):
+        # Keras' signature of the backend: `(data)` on TensorFlow, `(state, data)` on JAX.
+        if _backend_step is None:
             raise NotImplementedError(
-                f"tfadmm's training step supports the TensorFlow backend. Received: {backend}"
+                "tfadmm's training step supports the TensorFlow and JAX backends. "
+                f"Received: {keras.backend.backend()}"
             )
-        return tensorflow_step.train_step(self, data)
+        return _backend_step.train_step(self, *args)
 
-    def test_step(self, data):
-        logs = super().test_step(data)
+    def test_step(self, *args):
+        result = super().test_step(*args)
         if self._multi_worker():
-            logs = reducible_logs(logs)
-        return logs
+            result = reducible_logs(result)
+        return result
 
     def _multi_worker(self):
         if keras.backend.backend() != "tensorflow":
@@ -273,7 +284,22 @@ class ADMMModel(keras.Model):
                 id(state) for state, _ in self.pairs()
                 if not np.all(ops.convert_to_numpy(state.mask) == 1)
             }
+        self._own_buffers()
         return super().make_train_function(force=force)
+
+    def make_test_function(self, force=False):
+        self._own_buffers()
+        return super().make_test_function(force=force)
+
+    def make_predict_function(self, force=False):
+        self._own_buffers()
+        return super().make_predict_function(force=force)
+
+    def _own_buffers(self):
+        # Keras' JAX `fit`, `evaluate` and `predict` donate the variables' buffers to
+        # their steps (right after making the step function): no two may share one.
+        if keras.backend.backend() == "jax":
+            _backend_step.unshare_buffers(self.variables)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
         if self.update_every_steps is None:
@@ -323,11 +349,11 @@ def _steps_per_epoch(x, batch_size, fit_kwargs):
     if fit_kwargs.get("steps_per_epoch"):
         return int(fit_kwargs["steps_per_epoch"])
     received = f"x of type {type(x).__name__}"
-    if isinstance(x, tf.data.Dataset):
+    if lazy_tensorflow.is_dataset(x):
         steps = int(x.cardinality())
         if steps > 0:
             return steps
-        kind = "infinite" if steps == tf.data.INFINITE_CARDINALITY else "unknown"
+        kind = "infinite" if steps == lazy_tensorflow.INFINITE_CARDINALITY else "unknown"
         received = f"a tf.data.Dataset of {kind} cardinality"
     elif isinstance(x, keras.utils.PyDataset):
         return len(x)

@@ -27,8 +27,7 @@ from __future__ import annotations
 import keras
 
 from tfadmm.compressible import iter_layers
-
-_INFINITE_CARDINALITY = -1  # tf.data.INFINITE_CARDINALITY, without importing TensorFlow here
+from tfadmm.lazy_tensorflow import INFINITE_CARDINALITY
 
 
 def batch_norm_layers(model):
@@ -90,8 +89,9 @@ def recalibrate_batchnorm(model, data, steps=None):
     network = model.model if isinstance(getattr(model, "model", None), keras.Model) else model
     saved = [(layer, layer.momentum) for layer in layers]
     for layer in layers:
-        layer.moving_mean.assign(keras.ops.zeros_like(layer.moving_mean))
-        layer.moving_variance.assign(keras.ops.ones_like(layer.moving_variance))
+        # Shapes, not the variables: JAX's `zeros_like` takes no `keras.Variable`.
+        layer.moving_mean.assign(keras.ops.zeros(layer.moving_mean.shape))
+        layer.moving_variance.assign(keras.ops.ones(layer.moving_variance.shape))
     seen = 0
     try:
         for step, batch in enumerate(data):
@@ -118,6 +118,6 @@ def _is_infinite(data):
     if cardinality is None:
         return False
     try:
-        return int(cardinality()) == _INFINITE_CARDINALITY
+        return int(cardinality()) == INFINITE_CARDINALITY
     except (TypeError, ValueError):
         return False

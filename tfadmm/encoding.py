@@ -36,7 +36,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
+
+from tfadmm.lazy_tensorflow import needs_tensorflow
+
+tf = needs_tensorflow("tfadmm.encoding (compact SavedModel kernels)")
 
 #: Bits of one codebook entry (a float32 value).
 CODEBOOK_BITS = 32

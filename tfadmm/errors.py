@@ -19,3 +19,7 @@ class DataError(TfadmmError):
 
 class ModelError(TfadmmError):
     """A model file or reference that cannot be loaded or used."""
+
+
+class MissingDependencyError(TfadmmError, ImportError):
+    """A part of tfadmm used without the package it needs (TensorFlow under Keras' JAX backend)."""

@@ -28,15 +28,17 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tfadmm import encoding, surgery
 from tfadmm.admm_model import ADMMModel
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.data.specs import Normalization
 from tfadmm.errors import ModelError, TfadmmError
+from tfadmm.lazy_tensorflow import needs_tensorflow
 from tfadmm.report import build_report
 from tfadmm.wrapping import strip
+
+tf = needs_tensorflow("tfadmm.export (SavedModel and TFLite)")
 
 FORMATS = ("savedmodel", "keras", "tflite")
 

@@ -32,6 +32,19 @@ def loss_tracker(model):
     return model._loss_tracker
 
 
+def update_metrics_variables(model, metrics_variables, unscaled_loss, x, y, y_pred,
+                             sample_weight):
+    """`(logs, metrics_variables)`: the JAX train step's metrics update, stateless.
+
+    Keras' JAX trainer updates the loss tracker and the compiled metrics from
+    `metrics_variables` (the values in the step's state) and returns their new
+    values; `tfadmm.backend.jax_step` does the same.
+    """
+    return model._update_metrics_variables(
+        metrics_variables, unscaled_loss, x, y, y_pred, sample_weight
+    )
+
+
 def flatten_layers(layer, include_self=True):
     """Every layer inside `layer`, depth first (nested models included)."""
     return list(layer._flatten_layers(include_self=include_self, recursive=True))
@@ -79,6 +92,8 @@ def check():
         model.compile(loss="mse")
         if not hasattr(model, "_loss_tracker"):
             missing.append("keras.Model._loss_tracker")
+        if keras.backend.backend() == "jax" and not hasattr(model, "_update_metrics_variables"):
+            missing.append("keras.Model._update_metrics_variables (JAX backend)")
         if not seed_generators_of(model.layers[0]):
             missing.append("keras.Layer._seed_generators")
     if missing:

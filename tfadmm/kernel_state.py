@@ -89,12 +89,13 @@ class KernelState(keras.layers.Layer):
         self.mask.assign(ops.zeros_like(w))
 
     def penalty(self, w, rho):
-        return admm.penalty(w, admm.ADMMState(self.z, self.u), rho)
+        return admm.penalty(w, admm.ADMMState(_read(self.z), _read(self.u)), rho)
 
     def update(self, w, rho):
         """The Z-step and U-step, restricted to the entries that still train."""
-        old_z = ops.convert_to_tensor(self.z)
-        new = admm.update(w, admm.ADMMState(old_z, self.u), self.constraint, self.mask)
+        old_z = _read(self.z)
+        new = admm.update(w, admm.ADMMState(old_z, _read(self.u)), self.constraint,
+                          _read(self.mask))
         self.dual_residual.assign(admm.dual_residual(new.z, old_z, rho))
         self.z.assign(new.z)
         self.u.assign(new.u)
@@ -108,7 +109,7 @@ class KernelState(keras.layers.Layer):
         """
         if self.constraint.freezes_values:
             return self._map_levels(w, fraction)
-        projection = self.constraint.project(w, self.mask)
+        projection = self.constraint.project(w, _read(self.mask))
         self.z.assign(projection.values)
         self.u.assign(ops.zeros_like(w))
         self.mask.assign(self.constraint.retrain_mask(projection))
@@ -116,7 +117,7 @@ class KernelState(keras.layers.Layer):
 
     def _map_levels(self, w, fraction):
         if int(ops.convert_to_numpy(self.mapping_total)) == 0:
-            projection, scale = mapping.fit(self.constraint, w, self.mask)
+            projection, scale = mapping.fit(self.constraint, w, _read(self.mask))
             self.z.assign(projection.values)
             self.u.assign(ops.zeros_like(w))
             self.mapping_total.assign(ops.cast(ops.sum(projection.support), "int64"))
@@ -125,14 +126,15 @@ class KernelState(keras.layers.Layer):
                 return projection.values
             self.scale.assign(mapping.channel_scale(scale, self.shape))
             self.mask.assign(projection.support)
-        unmapped = ops.convert_to_tensor(self.mask)
+        unmapped = _read(self.mask)
         if float(ops.convert_to_numpy(ops.sum(unmapped))) == 0:
             return self.masked(w)
         quantizer = mapping.split_quantizer(self.constraint)[1]
-        levels = quantizer.quantize(w, self.scale, unmapped)
+        scale = _read(self.scale)
+        levels = quantizer.quantize(w, scale, unmapped)
         count = mapping.step_count(fraction, int(ops.convert_to_numpy(self.mapping_total)))
-        chosen = mapping.closest(w, levels, self.scale, unmapped, count)
-        self.z.assign(ops.where(chosen > 0, levels, self.z))
+        chosen = mapping.closest(w, levels, scale, unmapped, count)
+        self.z.assign(ops.where(chosen > 0, levels, _read(self.z)))
         self.mask.assign(unmapped * (1.0 - chosen))
         return self.masked(w)
 
@@ -154,3 +156,8 @@ class KernelState(keras.layers.Layer):
             active=self.active,
         )
         return config
+
+
+def _read(variable):
+    """A variable's value as a tensor: some backends' ops (JAX's) take no `keras.Variable`."""
+    return ops.convert_to_tensor(variable)

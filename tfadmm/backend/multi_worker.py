@@ -12,11 +12,13 @@ reduction averages over all replicas.
 
 from __future__ import annotations
 
-import tensorflow as tf
+from tfadmm.lazy_tensorflow import is_loaded, needs_tensorflow
+
+tf = needs_tensorflow("tf.distribute training")
 
 
 def is_multi_worker(strategy):
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    return is_loaded() and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def first_local_batch(iterator, strategy):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
-from tensorboard.plugins.custom_scalar import layout_pb2
-from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 
 from tfadmm import admm
 from tfadmm.admm_model import ADMMModel
+from tfadmm.lazy_tensorflow import needs_tensorflow
 from tfadmm.report import render_markdown
+
+tf = needs_tensorflow("tfadmm.callbacks.ADMMTensorBoard (tf.summary)")
 
 _RESIDUAL = "_residual"
 
@@ -36,6 +36,8 @@ LAYOUT = (
 
 def custom_scalars_layout(layout=LAYOUT):
     """The `layout_pb2.Layout` of `layout`: `((category, ((title, tag_regex), ...)), ...)`."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
     return layout_pb2.Layout(category=[
         layout_pb2.Category(title=category, chart=[
             layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[tag]))
@@ -97,6 +99,8 @@ class ADMMTensorBoard(keras.callbacks.Callback):
     def writer(self):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
+            from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+
             layout = custom_scalar_summary.pb(custom_scalars_layout())
             with self._writer.as_default():
                 tf.summary.experimental.write_raw_pb(layout.SerializeToString(), step=0)

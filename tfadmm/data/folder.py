@@ -10,10 +10,12 @@ from __future__ import annotations
 import pathlib
 
 import numpy as np
-import tensorflow as tf
 
 from tfadmm.data.raw import RawData
 from tfadmm.errors import DataError
+from tfadmm.lazy_tensorflow import needs_tensorflow
+
+tf = needs_tensorflow("tfadmm.data (tf.data pipelines)")
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 

@@ -13,6 +13,7 @@ from tfadmm.data.npz import load_npz
 from tfadmm.data.pipeline import build_splits, check_arguments
 from tfadmm.data.specs import get_spec
 from tfadmm.errors import DataError
+from tfadmm.lazy_tensorflow import load as load_tensorflow
 
 SOURCES = ("auto", "tfds", "idx", "npz", "folder")
 
@@ -119,6 +120,7 @@ def load(
         `tfadmm.data.Splits`; `x` batches are float32 NHWC, `y` int64.
 
     Raises:
+        MissingDependencyError: TensorFlow is not installed (the pipelines are tf.data).
         DataError: an unknown source, a missing or malformed local copy, an
             argument out of range, or no copy at all offline (the message says
             what to install or download and where to put it).
@@ -127,6 +129,7 @@ def load(
         >>> splits = tfadmm.data.load("fashion_mnist", take=512, batch_size=64)
         >>> model.fit(splits.train, validation_data=splits.validation)
     """
+    load_tensorflow("tfadmm.data.load (tf.data pipelines)")
     if source not in SOURCES:
         raise DataError(
             f"Invalid `source`: expected one of {', '.join(map(repr, SOURCES))}. "

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import numbers
 
-import tensorflow as tf
-
 from tfadmm.data.specs import GENERIC_SIZE, Normalization
 from tfadmm.data.splits import Splits
 from tfadmm.errors import DataError
+from tfadmm.lazy_tensorflow import needs_tensorflow
+
+tf = needs_tensorflow("tfadmm.data (tf.data pipelines)")
 
 # Splits whose decoded uint8 images fit in this many bytes are cached in memory.
 CACHE_LIMIT_BYTES = 2 * 1024**3

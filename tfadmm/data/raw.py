@@ -6,7 +6,10 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
+
+from tfadmm.lazy_tensorflow import needs_tensorflow
+
+tf = needs_tensorflow("tfadmm.data (tf.data pipelines)")
 
 
 def _identity(image):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import tensorflow as tf
+from tfadmm.lazy_tensorflow import needs_tensorflow
+
+tf = needs_tensorflow("tfadmm.data (tf.data pipelines)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-import tensorflow as tf
-
 from tfadmm.data.raw import RawData
 from tfadmm.errors import DataError
+from tfadmm.lazy_tensorflow import needs_tensorflow
+
+tf = needs_tensorflow("tfadmm.data (tf.data pipelines)")
 
 # Datasets TFDS cannot download: their archives go into <data_dir>/downloads/manual.
 MANUAL = ("imagenet2012",)

@@ -14,10 +14,12 @@ import contextlib
 import os
 
 import keras
-import tensorflow as tf
 
 from tfadmm.errors import TfadmmError
+from tfadmm.lazy_tensorflow import needs_tensorflow
 from tfadmm.recipes import run_directory
+
+tf = needs_tensorflow("Recipe runs (tf.distribute strategies)")
 
 
 def make_strategy(name):

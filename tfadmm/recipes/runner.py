@@ -9,7 +9,6 @@ import pathlib
 import tempfile
 
 import keras
-import tensorflow as tf
 
 from tfadmm import report
 from tfadmm.admm_model import ADMM, RETRAIN, ADMMModel
@@ -18,6 +17,7 @@ from tfadmm.backend.multi_worker import is_multi_worker
 from tfadmm.callbacks import ADMMTensorBoard
 from tfadmm.distillation import AUTO, Distill
 from tfadmm.errors import DataError, ModelError, TfadmmError
+from tfadmm.lazy_tensorflow import needs_tensorflow
 from tfadmm.models.loading import load_file
 from tfadmm.recipes.amendments import check_changes
 from tfadmm.recipes.building import build_model, load_data
@@ -58,6 +58,8 @@ from tfadmm.stage import (
     run_stage,
 )
 from tfadmm.wrapping import project, strip
+
+tf = needs_tensorflow("Recipe runs (`tfadmm run`)")
 
 
 @dataclasses.dataclass(frozen=True)
