@@ -11,7 +11,8 @@ The first conv `conv1` stays dense and `fc` is pruned lighter, as in
   stages (rate / 2, then rate), half the budget each, each stage half ADMM and half masked
   retraining (`common.recipe_document`), run by `tfadmm.recipes.run_recipe`; every other
   setting is tfadmm's shipped default (batch-norm recalibration off, `distill: auto`).
-  `tfadmm-bn`: the same with `defaults: {retrain: {recalibrate_bn: true}}`.
+  `tfadmm-bn`: the same with `defaults: {retrain: {recalibrate_bn: true}}`;
+  `tfadmm-plain`: the same with `defaults: {distill: false}` (the default's distillation off).
   `tfmot`: `peer_tfmot.py --model resnet20` in its own virtualenv: the same architecture
   in tf_keras loaded from the same baseline (batch norms included), `prune_low_magnitude`
   on the same layers with `PolynomialDecay`, the best validation epoch after its schedule.
@@ -65,7 +66,7 @@ PRUNED = (*BLOCK_CONVS, "fc")
 FC_KEPT = 4.0
 ENDS = ("conv1", "fc")  # 8 bits in the quantization cells
 LEVELS = {"4-bit": {"bits": 4}, "ternary": {"ternary": True}}
-METHODS = ("tfadmm", "tfadmm-bn", "tfmot")
+METHODS = ("tfadmm", "tfadmm-bn", "tfadmm-plain", "tfmot")
 PARTS = ("pruning", "quantization", "cost")
 BASELINE_EPOCHS = 15
 EXPORT_RATE = 8
@@ -133,7 +134,8 @@ def pruning_cell(method, rate, args, log=print):
     keras_path, _, _ = common.baseline_paths(_tag(args), MODEL)
     stages = [(f"prune-{r:g}x", {n: {"sparsity": float(s)} for n, s in sparsities(r).items()})
               for r in (rate / 2, rate)]
-    defaults = {"retrain": {"recalibrate_bn": True}} if method == "tfadmm-bn" else None
+    defaults = {"tfadmm-bn": {"retrain": {"recalibrate_bn": True}},
+                "tfadmm-plain": {"distill": False}}.get(method)
     document = common.recipe_document(
         f"resnet20-{method}-{rate:g}x-seed{args.seed}", stages, budget=args.budget,
         seed=args.seed, baseline=keras_path, take=args.take, defaults=defaults)
@@ -351,7 +353,8 @@ def render(result):
             "(rate / 2, then rate), half the budget each, each half ADMM and half masked "
             "retraining, every other setting the shipped default (batch-norm recalibration "
             "off; `distill: auto`, so both stages distill from their input); "
-            "`tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfmot`: "
+            "`tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfadmm-plain`: "
+            "the same with `distill: false`; `tfmot`: "
             "`prune_low_magnitude` + `PolynomialDecay` over the first 2/3 of the budget, Adam "
             "1e-3 cosine, the best validation epoch after the schedule. Test accuracy "
             "(achieved rate, drop from the baseline in points).",
