@@ -172,7 +172,7 @@ def render_pruning(records, baseline, args):
         row.append("-" if any(None in b for b in both) else
                    f"{100 * (_mean([a for a, _ in both]) - _mean([b for _, b in both])):+.2f}")
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines + render_levers(cells))
+    return "\n".join(lines + render_levers(cells) + render_longer(cells, base))
 
 
 # Each file: `pruning.py --out benchmarks/cache/levers/<name>.json` with one setting changed.
@@ -207,6 +207,46 @@ def render_levers(cells):
     for rate, seed, setting, r in sorted(rows, key=lambda row: (row[0], row[1], row[2])):
         lines.append(f"| {common.fmt_rate(rate)} | {seed} | {setting} | "
                      f"{r['val_accuracy']:.2%} | {r['test_accuracy']:.2%} |")
+    return lines
+
+
+# `pruning.py --budget 160 --out benchmarks/cache/pruning-long.json`: 40 + 40 epochs a stage.
+LONGER = common.CACHE / "pruning-long.json"
+
+
+def render_longer(cells, base, path=LONGER):
+    """The paper's longer budget beside the table's own cells of the same rate, method and seed.
+
+    Reads `path` (a `pruning.py` run with a larger `--budget`); nothing when it is absent.
+    """
+    if not path.exists():
+        return []
+    done = json.loads(path.read_text())
+    budget, per_stage, records = done["budget"], done["budget"] // 4, done["records"]
+
+    def listed(key, form="{}"):
+        return " ".join(sorted({form.format(r[key]) for r in records}))
+
+    lines = [
+        "", f"A longer budget, the paper's {per_stage} ADMM + {per_stage} retraining epochs a "
+        f"stage ({budget} epochs a cell; `python benchmarks/pruning.py --rates "
+        f"{listed('target_rate', '{:g}')} --seeds {listed('seed')} --methods "
+        f"{listed('method')} --budget {budget} --out benchmarks/cache/pruning-long.json`), "
+        "beside the same cell at the table's budget:", "",
+        "| rate | method | seed | budget | test accuracy | drop (pp) | validation | "
+        "achieved rate | time (s) |",
+        "|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in sorted(records, key=lambda r: (r["target_rate"], r["method"], r["seed"])):
+        short = cells.get((r["target_rate"], r["method"]), {}).get(r["seed"])
+        for record in (short, r):
+            if record is None:
+                continue
+            lines.append(
+                f"| {common.fmt_rate(r['target_rate'])} | {r['method']} | {r['seed']} | "
+                f"{record['budget']} | {record['test_accuracy']:.2%} | "
+                f"{100 * (base - record['test_accuracy']):.2f} | {record['val_accuracy']:.2%} | "
+                f"{record['rate']:.1f}x | {record['seconds']:.0f} |")
     return lines
 
 
