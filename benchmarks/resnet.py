@@ -139,7 +139,8 @@ def pruning_cell(method, rate, args, log=print):
     document = common.recipe_document(
         f"resnet20-{method}-{rate:g}x-seed{args.seed}", stages, budget=args.budget,
         seed=args.seed, baseline=keras_path, take=args.take, defaults=defaults)
-    path, record = common.run_recipe_document(document, tag=_tag(args), log=log)
+    path, record = common.run_recipe_document(document, tag=_tag(args),
+                                                overrides=args.overrides, log=log)
     model = keras.models.load_model(path)
     record.update(model=str(path), rate=common.achieved_rate(model, PRUNED),
                   kept=common.kept_shares(model, PRUNED))
@@ -169,7 +170,8 @@ def quantization_cell(level, args, log=print):
     document = common.recipe_document(
         f"resnet20-{level}-seed{args.seed}", [(level, targets)], budget=args.budget,
         seed=args.seed, baseline=keras_path, take=args.take)
-    path, record = common.run_recipe_document(document, tag=_tag(args), log=log)
+    path, record = common.run_recipe_document(document, tag=_tag(args),
+                                                overrides=args.overrides, log=log)
     model = keras.models.load_model(path)
     with tempfile.TemporaryDirectory() as tmp:
         exported = tfadmm.export(model, pathlib.Path(tmp) / "model")
@@ -232,7 +234,8 @@ def cells(args):
 
 def settings(args):
     return {"take": args.take, "budget": args.budget, "seed": args.seed,
-            "baseline_epochs": args.baseline_epochs, "cost_repeats": args.cost_repeats}
+            "baseline_epochs": args.baseline_epochs, "cost_repeats": args.cost_repeats,
+            **({"overrides": args.overrides} if args.overrides else {})}
 
 
 def run_one(cell, args, log=print):
@@ -264,6 +267,8 @@ def run_grid(args, command):
     shared = ["--take", str(args.take), "--budget", str(args.budget), "--seed", str(args.seed),
               "--baseline-epochs", str(args.baseline_epochs),
               "--cost-repeats", str(args.cost_repeats)]
+    for override in args.overrides:
+        shared += ["--set", override]
 
     def one(item):
         name, argv = item
@@ -455,6 +460,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="2,000 images, baseline 2 epochs, budget 2, rate 8, 1 timed epoch")
     parser.add_argument("--jobs", type=int, default=1, help="cells side by side")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="a recipe override for the tfadmm cells, as `tfadmm run --set`")
     parser.add_argument("--kept-only", action="store_true",
                         help="collect the finished cells, run none")
     parser.add_argument("--out", type=pathlib.Path, default=None,
