@@ -93,7 +93,7 @@ def distinct_values(model):
     )
 
 
-def run_cell(name, stages, *, budget, seed, take, tag, log=print):
+def run_cell(name, stages, *, budget, seed, take, tag, overrides=(), log=print):
     """Runs one variant's recipe with `run_recipe`; returns `(model path, record)`."""
     keras_path, _, _ = common.baseline_paths(tag)
     slug = name.replace(" ", "").replace(",", "-")
@@ -101,12 +101,13 @@ def run_cell(name, stages, *, budget, seed, take, tag, log=print):
         f"quantization-{slug}-seed{seed}",
         [(f"stage{i + 1}", targets) for i, targets in enumerate(stages)],
         budget=budget, seed=seed, baseline=keras_path, take=take)
-    path, record = common.run_recipe_document(document, tag=tag, log=log)
+    path, record = common.run_recipe_document(document, tag=tag, overrides=overrides, log=log)
     record.update(name=name, seed=seed, budget=budget)
     return path, record
 
 
-def benchmark(dense, splits, *, budget=12, seed=0, take=None, only=None, log=print):
+def benchmark(dense, splits, *, budget=12, seed=0, take=None, only=None, overrides=(),
+              log=print):
     """Runs every variant and its PTQ baselines; returns `(markdown, records)`."""
     tag = f"-take{take}" if take else ""
     base = common.accuracy(dense, splits.test)
@@ -128,7 +129,7 @@ def benchmark(dense, splits, *, budget=12, seed=0, take=None, only=None, log=pri
             rows.append((f"{name}: round-to-nearest PTQ", description,
                          common.accuracy(ptq, splits.test), distinct_values(ptq), "-", "-"))
             model_path, record = run_cell(name, stages, budget=budget, seed=seed, take=take,
-                                          tag=tag, log=log)
+                                          tag=tag, overrides=overrides, log=log)
             model = keras.models.load_model(model_path)
             exported = tfadmm.export(model, pathlib.Path(tmp) / name.replace(" ", "-"))
             record.update(ptq_test_accuracy=rows[-1][2], bytes=exported.bytes)
@@ -143,7 +144,7 @@ def benchmark(dense, splits, *, budget=12, seed=0, take=None, only=None, log=pri
         f"From the shared dense baseline ({base:.2%} test). tfadmm: `run_recipe` on recipes "
         f"that give only targets (per-channel scales) and epochs: {budget} epochs per cell, "
         "split evenly over its stages, each half ADMM and half masked retraining; every other "
-        "setting is the shipped default. Seed "
+        f"setting is the shipped default{_overridden(overrides)}. Seed "
         f"{seed}{f', {take} training images' if take else ''}. Bytes: `tfadmm.export` "
         f"compressed SavedModel (dense SavedModel: {dense_bytes:,} bytes).",
         "",
@@ -159,19 +160,25 @@ def benchmark(dense, splits, *, budget=12, seed=0, take=None, only=None, log=pri
     return "\n".join(lines), records
 
 
-def save(path, budget, take, table, records):
+def _overridden(overrides):
+    return f" but for `{'`, `'.join(overrides)}`" if overrides else ""
+
+
+def save(path, budget, take, table, records, overrides=()):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"budget": budget, "take": take, "variants": list(variants()),
-                                "table": table, "records": records}, indent=1))
+                                "overrides": list(overrides), "table": table,
+                                "records": records}, indent=1))
 
 
-def finished(path, budget, take):
+def finished(path, budget, take, overrides=()):
     """The table of a finished full run at `path` with these settings, else None."""
     try:
         done = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    same = (done.get("budget"), done.get("take")) == (budget, take)
+    same = (done.get("budget"), done.get("take"), done.get("overrides", [])) == (
+        budget, take, list(overrides))
     complete = {r["name"] for r in done.get("records", [])} == set(variants())
     return done.get("table") if same and complete else None
 
@@ -183,6 +190,8 @@ def parse_args(argv=None):
     parser.add_argument("--take", type=int, default=None, help="training images")
     parser.add_argument("--only", nargs="*", default=None, choices=list(variants()))
     parser.add_argument("--quick", action="store_true", help="6,000 images, budget 2")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="a recipe override, as `tfadmm run --set`")
     parser.add_argument("--out", type=pathlib.Path, default=common.CACHE / "quantization.json")
     args = parser.parse_args(argv)
     if args.quick:
@@ -197,8 +206,9 @@ def main(argv=None):
     dense, _ = common.dense_baseline(splits, epochs=2 if args.take else common.BASELINE_EPOCHS,
                                      tag=tag, log=lambda line: print(line, flush=True))
     table, records = benchmark(dense, splits, budget=args.budget, seed=args.seed, take=args.take,
-                               only=args.only, log=lambda line: print(line, flush=True))
-    save(args.out, args.budget, args.take, table, records)
+                               only=args.only, overrides=args.overrides,
+                               log=lambda line: print(line, flush=True))
+    save(args.out, args.budget, args.take, table, records, args.overrides)
     print(table)
 
 
