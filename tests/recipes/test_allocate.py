@@ -1,6 +1,7 @@
 """`allocate:` in recipes: parsing, checks against the model, the runner's allocation.json."""
 
 import json
+import sys
 
 import keras
 import numpy as np
@@ -111,6 +112,10 @@ def test_run_writes_the_allocation_and_a_resumed_run_reuses_it(tmp_path, monkeyp
     assert set(allocation.curves.loss) == {"conv1", "conv2", "fc1", "fc2"}
     assert any(e.startswith("stage 1/1 prune: sensitivity 4/4: fc2 at 11 sparsities (")
                for e in events)
+    png = path.with_name("sensitivity.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = png.stat().st_mtime_ns, png.read_bytes()
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no temp
 
     # Another allocation of the same rate in the file: the resumed run must train towards it.
     edited = dict(allocation.sparsities, conv1=0.5, conv2=0.9, fc1=0.9565, fc2=0.9)
@@ -124,7 +129,37 @@ def test_run_writes_the_allocation_and_a_resumed_run_reuses_it(tmp_path, monkeyp
 
     monkeypatch.setattr(runner_module, "plan_allocation", recompute)
     run_recipe(recipe, out, resume=True, verbose=0)
+    assert (png.stat().st_mtime_ns, png.read_bytes()) == drawn  # kept, not redrawn
     got = _sparsities(out / "model.keras")
     assert got == pytest.approx(
         {name: np.floor(s * size) / size for (name, s), size in zip(
             edited.items(), (500, 25_000, 400_000, 5_000), strict=True)}, abs=1e-9)
+
+
+def test_without_matplotlib_the_run_says_so_once_and_a_resumed_run_draws_it(
+        tmp_path, monkeypatch):
+    recipe = parse_recipe(RECIPE, "x.yaml")
+    out = tmp_path / "out"
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "run_stage", stop)
+    with monkeypatch.context() as blocked:
+        blocked.setitem(sys.modules, "matplotlib", None)
+        events = []
+        with pytest.raises(KeyboardInterrupt):
+            run_recipe(recipe, out, on_event=events.append, verbose=0)
+    stage_dir = out / "stages" / "01-prune"
+    assert (stage_dir / "allocation.json").exists()
+    assert not (stage_dir / "sensitivity.png").exists()
+    assert [e for e in events if "sensitivity.png" in e] == [
+        "stage 1/1 prune: sensitivity.png not drawn: matplotlib is not installed "
+        "(pip install 'tfadmm[plot]')"]
+
+    # matplotlib installed since: the resumed run draws the missing PNG from allocation.json.
+    events = []
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe, out, resume=True, on_event=events.append, verbose=0)
+    assert (stage_dir / "sensitivity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not any("sensitivity" in e and "sparsities" in e for e in events)  # not remeasured

@@ -9,7 +9,9 @@
       baseline.keras       the dense model the stages start from
       stages/NN-NAME/      model.keras (ADMM model at the end of the stage), metrics.json;
                            allocation.json for a stage that allocates (`allocate:`),
-                           written before it trains and reused on resume
+                           written before it trains and reused on resume, and with
+                           `method: sensitivity` its curves as sensitivity.png (with
+                           matplotlib installed: `tfadmm[plot]`)
       history.json         baseline and per-stage accuracies
       model.keras          the final, stripped model (plain Keras)
       report.json, report.md
@@ -56,6 +58,7 @@ STAGES = "stages"
 MODEL = "model.keras"  # the final model, and each stage's model in its stage directory
 METRICS = "metrics.json"  # a stage's record, in its stage directory
 ALLOCATION = "allocation.json"  # a stage's `tfadmm.Allocation`, in its stage directory
+SENSITIVITY_PNG = "sensitivity.png"  # its sensitivity curves drawn, beside it
 HISTORY = "history.json"
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
@@ -429,7 +432,12 @@ class RunDirectory:
                 self.path(path).unlink()
 
     def stage_dir(self, index, name):
-        return self.path(STAGES, f"{index + 1:02d}-{name}")
+        return self.path(STAGES, stage_dir_name(index, name))
+
+
+def stage_dir_name(index, name):
+    """`01-prune`: the directory of stage `index` (from 0) named `name`, under `stages/`."""
+    return f"{index + 1:02d}-{name}"
 
 
 def _state_problem(state):

@@ -35,7 +35,9 @@ from tfadmm.recipes.run_directory import (
     MODEL,
     REPORT_JSON,
     REPORT_MD,
+    SENSITIVITY_PNG,
     RunDirectory,
+    atomic_write,
     load_weights,
     recipe_text,
     save_model,
@@ -45,6 +47,7 @@ from tfadmm.recipes.run_directory import (
     writes_enabled,
 )
 from tfadmm.seeding import reseed
+from tfadmm.sensitivity_plot import MATPLOTLIB_MISSING, can_draw, draw_allocation
 from tfadmm.stage import (
     MAPPED,
     START,
@@ -193,6 +196,7 @@ class _Run:
         self.callbacks = callbacks
         self.jit_compile = jit_compile_for(recipe)
         self._checkpoint = None  # the model of the checkpoint a resumed run continues from
+        self._said_no_png = False  # the run said once that it draws no sensitivity.png
 
     # -- the plan --------------------------------------------------------------
 
@@ -331,7 +335,8 @@ class _Run:
             if (allocation.method, allocation.rate) != (spec.method, spec.rate) or set(
                     allocation.sparsities) != set(select_layers(_plain(base), spec.layers)):
                 allocation = None  # made for another `allocate:` (--allow-changes)
-        if allocation is None:
+        fresh = allocation is None
+        if fresh:
             allocation = plan_allocation(
                 _plain(base), spec.rate, method=spec.method, data=self.splits.validation,
                 layers=spec.layers, on_progress=lambda line: self.emit(f"{label}: {line}"),
@@ -339,9 +344,25 @@ class _Run:
             write_json(path, allocation.to_dict())
             if allocation.curves is not None:
                 self.board.write_sensitivity(allocation.curves, f"sensitivity/{stage.name}")
+        self._draw_curves(allocation, path.with_name(SENSITIVITY_PNG), stage.name, label,
+                          redraw=fresh)
         self.emit(f"{label}: {allocation.method} allocation at {allocation.achieved_rate:.1f}x: "
                   + ", ".join(f"{n} {s:.4f}" for n, s in allocation.sparsities.items()))
         return allocation
+
+    def _draw_curves(self, allocation, png, name, label, *, redraw):
+        """Draws the allocation's curves to `png`, unless it is there (`redraw`: an
+        allocation made now, which replaces any earlier drawing). Without matplotlib the
+        run says so once, and drops a drawing of an earlier allocation."""
+        if allocation.curves is None or not writes_enabled() or (png.exists() and not redraw):
+            return
+        if not can_draw():
+            png.unlink(missing_ok=True)
+            if not self._said_no_png:
+                self._said_no_png = True
+                self.emit(f"{label}: {SENSITIVITY_PNG} not drawn: {MATPLOTLIB_MISSING}")
+            return
+        atomic_write(png, lambda tmp: draw_allocation(allocation, tmp, name=name))
 
     def _distill(self, stage, base, targets, label):
         """The stage's `tfadmm.Distill`, its teacher the stage's input or the baseline;
