@@ -1,3 +1,6 @@
+import struct
+import sys
+
 import pytest
 from click.testing import CliRunner
 
@@ -66,6 +69,30 @@ def test_plan_runs_the_sensitivity_analysis_and_prints_its_curves(recipe, tmp_pa
         "0.000", "0.500", "0.700", "0.800", "0.900", "0.950", "0.970", "0.980", "0.990",
         "0.995", "0.998", "0.999"]
     assert list((tmp_path / "logs").iterdir())  # the curves, in TensorBoard
+
+
+def test_plan_draws_each_allocating_stage_to_a_png(recipe, tmp_path):
+    recipe.write_text(TARGETS.replace("method: uniform", "method: sensitivity"))
+    result = _invoke("plan", recipe, "--png", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    png = tmp_path / "plots" / "02-auto-sensitivity.png"
+    assert f"[tfadmm] auto: curves drawn to {png}\n" in result.stdout
+    assert [p.name for p in (tmp_path / "plots").iterdir()] == [png.name]  # no temp file
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (1200, 450)
+
+
+def test_plan_without_matplotlib_says_once_that_it_draws_no_png(recipe, tmp_path, monkeypatch):
+    recipe.write_text(TARGETS.replace("method: uniform", "method: sensitivity")
+                      + "  - name: more\n    allocate: {rate: 60}\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = _invoke("plan", recipe, "--png", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.stdout.splitlines() if ".png" in line] == [
+        "[tfadmm] sensitivity.png not drawn: matplotlib is not installed "
+        "(pip install 'tfadmm[plot]')"]
+    assert not (tmp_path / "plots").exists()
 
 
 def test_plan_of_a_rate_the_grid_cannot_reach_is_one_line(recipe):

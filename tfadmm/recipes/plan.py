@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
 
 import keras
 
@@ -22,6 +23,8 @@ from tfadmm.recipes.building import build_model, load_data
 from tfadmm.recipes.checks import check_against_model
 from tfadmm.recipes.pruning_order import sparsity_of
 from tfadmm.recipes.reader import Reader, format_path
+from tfadmm.recipes.run_directory import SENSITIVITY_PNG, atomic_write, stage_dir_name
+from tfadmm.sensitivity_plot import MATPLOTLIB_MISSING, can_draw, draw_allocation
 from tfadmm.targets import resolve_targets
 
 
@@ -69,13 +72,20 @@ class RecipePlan:
     notes: tuple = ()
 
 
-def plan_recipe(recipe, *, on_event=None, logdir=None):
+def png_name(index, name):
+    """`01-prune-sensitivity.png`: the drawing of stage `index`'s (from 0) curves."""
+    return f"{stage_dir_name(index, name)}-{SENSITIVITY_PNG}"
+
+
+def plan_recipe(recipe, *, on_event=None, logdir=None, png=None):
     """Plans every stage of `recipe`, running the sensitivity analyses it asks for.
 
     Args:
         recipe: a `Recipe`.
         on_event: optional callable receiving progress lines.
         logdir: optional directory: the sensitivity curves go to TensorBoard there.
+        png: optional directory: each stage's curves are drawn there (`png_name`), with
+            matplotlib installed; without it an event says that none are drawn.
 
     Returns:
         A `RecipePlan`.
@@ -91,6 +101,11 @@ def plan_recipe(recipe, *, on_event=None, logdir=None):
     model = build_model(recipe, splits.input_shape, splits.num_classes)
     check_against_model(recipe, model)
     board = ADMMTensorBoard(str(logdir)) if logdir is not None else None
+    draws = png is not None and any(s.allocate is not None and s.allocate.method == "sensitivity"
+                                    for s in recipe.stages)
+    if draws and not can_draw():
+        emit(f"{SENSITIVITY_PNG} not drawn: {MATPLOTLIB_MISSING}")
+        draws = False
     layers = find_compressible_layers(model)
     sparsity = dict.fromkeys(layers, 0.0)
     pruned = set()
@@ -112,6 +127,11 @@ def plan_recipe(recipe, *, on_event=None, logdir=None):
             wanted = dict(allocation.sparsities)
             if board is not None and allocation.curves is not None:
                 board.write_sensitivity(allocation.curves, f"sensitivity/{stage.name}")
+            if draws and allocation.curves is not None:
+                path = pathlib.Path(png) / png_name(index, stage.name)
+                atomic_write(path, lambda tmp, a=allocation, n=stage.name:
+                             draw_allocation(a, tmp, name=n))
+                emit(f"{stage.name}: curves drawn to {path}")
         else:
             wanted = {}
             for (layer, _), (constraint, _) in resolve_targets(model, stage.target_dict).items():
