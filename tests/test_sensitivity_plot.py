@@ -60,6 +60,13 @@ def test_each_panel_draws_every_layer_against_sparsity():
     assert figure.get_suptitle() == ""
 
 
+def test_a_narrow_grid_labels_its_ends():
+    narrow = SensitivityCurves((0.6, 0.7, 0.8), 0.3, 0.9, {"fc1": (0.3, 0.4, 0.5)},
+                               {"fc1": (0.9, 0.8, 0.7)})
+    for axes in sensitivity_plot.sensitivity_figure(narrow).axes:
+        assert [t.get_text() for t in axes.get_xticklabels()] == ["0.6", "0.8"]
+
+
 def test_an_allocation_is_marked_on_each_curve_and_named_in_legend_and_title():
     figure = sensitivity_plot.sensitivity_figure(
         CURVES, chosen=ALLOCATION.sparsities,

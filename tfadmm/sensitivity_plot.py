@@ -80,6 +80,8 @@ def sensitivity_figure(curves, *, chosen=None, title=None):
                           markeredgecolor="black", linestyle="none", label="_allocated")
         axes.set_xscale("logit")
         ticks = [t for t in TICKS if grid.min() <= t <= grid.max()]
+        if len(ticks) < 2:  # a narrow grid: its ends
+            ticks = sorted({float(grid.min()), float(grid.max())})
         axes.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
         axes.set_xticks([], minor=True)
         axes.set_xlabel("sparsity of the layer pruned alone")
