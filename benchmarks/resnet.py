@@ -330,6 +330,37 @@ def _pct(value):
     return "-" if value is None else f"{value:.2%}"
 
 
+# Each file: a `resnet.py --only pruning ... --set <override> --out
+# benchmarks/cache/levers-resnet/<name>.json` result, one setting changed.
+LEVERS = common.CACHE / "levers-resnet"
+
+
+def render_levers(result, directory=LEVERS):
+    """The settings tried on ResNet-20, beside the table's own tfadmm cells of those rates.
+
+    Nothing when `directory` holds no result. The comparison reads validation accuracy.
+    """
+    rows, commands = [], []
+    for path in sorted(directory.glob("*.json")):
+        done = json.loads(path.read_text())
+        overrides = done["settings"].get("overrides", [])
+        commands += done.get("commands", [])
+        rows += [(r["target_rate"], ", ".join([r["method"], *overrides]), r)
+                 for r in done.get("pruning", {}).values()]
+    if not rows:
+        return []
+    rates = {rate for rate, _, _ in rows}
+    rows += [(r["target_rate"], f"{r['method']} (table above)", r)
+             for r in result.get("pruning", {}).values()
+             if r["method"].startswith("tfadmm") and r["target_rate"] in rates]
+    lines = ["", "Settings tried (" + "; ".join(f"`{c}`" for c in commands) + "):", "",
+             "| rate | setting | validation | test |", "|--:|---|--:|--:|"]
+    for rate, setting, r in sorted(rows, key=lambda row: (row[0], row[1])):
+        lines.append(f"| {common.fmt_rate(rate)} | {setting} | {_pct(r['val_accuracy'])} | "
+                     f"{_pct(r['test_accuracy'])} |")
+    return lines
+
+
 def render(result):
     """The RESULTS.md section for a `resnet.json` result."""
     s, base = result["settings"], result["baseline"]

@@ -415,7 +415,8 @@ def resnet_section(args):
     if not path.exists():
         log(f"resnet: no {path.name}, earlier text kept")
         return None
-    return resnet.render(json.loads(path.read_text()))
+    result = json.loads(path.read_text())
+    return "\n".join([resnet.render(result), *resnet.render_levers(result)])
 
 
 # -- RESULTS.md ------------------------------------------------------------------

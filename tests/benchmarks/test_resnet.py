@@ -87,3 +87,23 @@ def test_quick_run_end_to_end(tmp_path):
     assert result["export"]["Keras test accuracy"] == pytest.approx(
         result["export"]["TFLite test accuracy"], abs=1e-3)
     assert "ResNet-20" in resnet.render(result)
+
+
+def test_render_levers_lists_each_setting_beside_the_tables_tfadmm_cells(tmp_path):
+    lever = {"settings": {"overrides": ["defaults.admm.rho_multiplier=1.3"]},
+             "commands": ["python benchmarks/resnet.py --set defaults.admm.rho_multiplier=1.3"],
+             "pruning": {"tfadmm-8x": _record("tfadmm", 8.0, 0.87)}}
+    (tmp_path / "rho13.json").write_text(json.dumps(lever))
+    result = {"pruning": {f"{m}-{r:g}x": _record(m, r, 0.85)
+                          for m in ("tfadmm", "tfmot") for r in (4.0, 8.0)}}
+
+    lines = resnet.render_levers(result, tmp_path)
+
+    assert lines[1] == ("Settings tried (`python benchmarks/resnet.py --set "
+                        "defaults.admm.rho_multiplier=1.3`):")
+    assert lines[-2:] == ["| 8x | tfadmm (table above) | 85.00% | 85.00% |",
+                          "| 8x | tfadmm, defaults.admm.rho_multiplier=1.3 | 87.00% | 87.00% |"]
+
+
+def test_render_levers_is_empty_without_results(tmp_path):
+    assert resnet.render_levers({"pruning": {}}, tmp_path) == []
