@@ -95,9 +95,23 @@ def test_auto_distill_distills_unstructured_pruning_below_100x_only():
     # fc1 keeps 2, fc2 keeps 1: 96x.
     assert tfadmm.auto_distill(model, {"fc1": tfadmm.Sparsity(0.99),
                                           "fc2": tfadmm.Sparsity(0.995)})
-    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Quantize(4)})
     assert not tfadmm.auto_distill(model, {"fc*": tfadmm.FilterSparsity(0.5)})
     assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Sparsity(0.5) & tfadmm.Quantize(4)})
+
+
+def test_auto_distill_distills_quantization_to_3_bits_or_more_only():
+    model = dense_model()
+    assert tfadmm.auto_distill(model, {"fc*": tfadmm.Quantize(4)})
+    assert tfadmm.auto_distill(model, {"fc*": tfadmm.Quantize(3, per_channel=True)})
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Quantize(2)})
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Ternary()})
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.Binary()})
+    assert not tfadmm.auto_distill(model, {"fc*": tfadmm.PowerOfTwo(4)})
+    assert not tfadmm.auto_distill(model, {"fc1": tfadmm.Binary(), "fc2": tfadmm.Quantize(8)})
+    # Quantized layers do not count towards the pruning rate: fc1 alone at 5x, then 192x.
+    assert tfadmm.auto_distill(model, {"fc1": tfadmm.Sparsity(0.8), "fc2": tfadmm.Quantize(4)})
+    assert not tfadmm.auto_distill(model, {"fc1": tfadmm.Sparsity(0.995),
+                                           "fc2": tfadmm.Quantize(4)})
 
 
 def test_the_default_distill_auto_follows_auto_distill():

@@ -21,12 +21,15 @@ from keras import ops
 DEFAULT_TEMPERATURE = 4.0
 DEFAULT_ALPHA = 0.5
 #: `distill="auto"` (the stage engine's and recipes' default) distills a stage with the
-#: default settings when it prunes (`tfadmm.Sparsity` targets only) by less than this rate,
-#: and not otherwise. Measured on LeNet-5 / Fashion-MNIST (benchmarks/RESULTS.md), on the
-#: validation split: distillation helps at 10x and 40x, hurts at 246x at any alpha or teacher
-#: tried; quantized and structured stages were not measured with it and stay undistilled.
+#: default settings when it prunes (`tfadmm.Sparsity` targets) by less than `AUTO_BELOW_RATE`
+#: or quantizes (`tfadmm.Quantize` targets) to at least `AUTO_MIN_BITS` bits, and not
+#: otherwise. Measured on LeNet-5 / Fashion-MNIST (benchmarks/RESULTS.md), on the validation
+#: split: distillation helps at 10x and 40x, hurts at 246x at any alpha or teacher tried, and
+#: helps 4-bit and 3-bit quantization; ternary, binary and structured stages were not
+#: measured with it and stay undistilled.
 AUTO = "auto"
 AUTO_BELOW_RATE = 100.0
+AUTO_MIN_BITS = 3
 
 
 @keras.saving.register_keras_serializable(package="tfadmm")

@@ -41,8 +41,9 @@ from tfadmm.admm_model import (
     ADMMModel,
 )
 from tfadmm.batchnorm import recalibrate_batchnorm
+from tfadmm.constraints.quantization import Quantize
 from tfadmm.constraints.sparsity import Sparsity, kept_count
-from tfadmm.distillation import AUTO, AUTO_BELOW_RATE, Distill
+from tfadmm.distillation import AUTO, AUTO_BELOW_RATE, AUTO_MIN_BITS, Distill
 from tfadmm.optimizer_spec import OptimizerSpec, build_optimizer
 from tfadmm.targets import resolve_targets
 from tfadmm.wrapping import fully_mapped, project, wrap
@@ -248,10 +249,12 @@ def run_stage(
 def auto_distill(model, targets):
     """Whether `distill="auto"` distills a stage with `targets` on `model`.
 
-    Yes when every target is a `tfadmm.Sparsity` and together they prune the
-    kernels they name by less than `tfadmm.distillation.AUTO_BELOW_RATE`
-    (100x: total weights / weights kept); no for quantized, structured or
-    custom targets and at higher rates (see `tfadmm.distillation`).
+    Yes when every target is a `tfadmm.Sparsity` or a `tfadmm.Quantize` of at
+    least `tfadmm.distillation.AUTO_MIN_BITS` (3) bits, and the `Sparsity`
+    targets together prune the kernels they name by less than
+    `tfadmm.distillation.AUTO_BELOW_RATE` (100x: total weights / weights kept);
+    no for ternary, binary, power-of-two, structured, combined or custom
+    targets and at higher rates (see `tfadmm.distillation`).
 
     Args:
         model: a built Keras model, or the `ADMMModel` of a finished stage.
@@ -263,11 +266,13 @@ def auto_distill(model, targets):
     resolved = resolve_targets(model.model if isinstance(model, ADMMModel) else model, targets)
     total = kept = 0
     for constraint, variable in resolved.values():
+        if type(constraint) is Quantize and constraint.bits >= AUTO_MIN_BITS:
+            continue
         if type(constraint) is not Sparsity:
             return False
         size = math.prod(variable.shape)
         total, kept = total + size, kept + kept_count(size, constraint.sparsity)
-    return total < AUTO_BELOW_RATE * kept
+    return total == 0 or total < AUTO_BELOW_RATE * kept  # total == 0: quantization only
 
 
 class _StageRun:
