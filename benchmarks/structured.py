@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import io
 import json
 import pathlib
@@ -55,9 +56,8 @@ TARGETS = {
 }
 
 
-def resnet20(input_shape=(28, 28, 1), num_classes=10):
-    """The zoo's ResNet-20 (He et al. 2016, CIFAR layout, option-A shortcuts) for Fashion-MNIST."""
-    return tfadmm.models.get("resnet20", input_shape=input_shape, num_classes=num_classes)
+#: `tfadmm.models.get` arguments of each zoo model, for Fashion-MNIST's 28x28x1 images.
+MODEL_ARGS = {"lenet5": None, "resnet20": {"input_shape": (28, 28, 1)}}
 
 
 # -- FLOPs and parameters -------------------------------------------------------
@@ -174,29 +174,16 @@ def latencies(models, *, repeats, warmup=5):
 
 
 def baseline(model_name, splits, *, epochs, tag, log):
-    """The dense model, trained once and cached: `(model, path, record)`."""
-    if model_name == "lenet5":
-        model, record = common.dense_baseline(splits, epochs=epochs, tag=tag, log=log)
-        return model, common.baseline_paths(tag)[0], record
-    path = common.CACHE / f"baseline_resnet20{tag}.keras"
-    record_path = path.with_suffix(".json")
-    if path.exists() and record_path.exists():
-        return keras.models.load_model(path), path, json.loads(record_path.read_text())
-    common.CACHE.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(0)
-    model = resnet20()
-    steps = int(splits.train.cardinality())
-    common.compile_classifier(model, keras.optimizers.Adam(
-        keras.optimizers.schedules.CosineDecay(1e-3, epochs * steps)))
-    start = time.perf_counter()
-    best = common.fit_keeping_best(model, splits, epochs, first_seed=1000,
-                                   label="resnet20 baseline", log=log)
-    record = {"epochs": epochs, "val_accuracy": best,
-              "test_accuracy": common.accuracy(model, splits.test),
-              "seconds": time.perf_counter() - start}
-    model.save(path)
-    record_path.write_text(json.dumps(record, indent=2))
-    return model, path, record
+    """The dense model, trained once and cached (`common.dense_baseline`, the cache
+    `resnet.py` shares for the same `--take`): `(model, path, record)`."""
+    model, record = common.dense_baseline(splits, epochs=epochs, tag=tag, model=model_name,
+                                          model_args=MODEL_ARGS[model_name], log=log)
+    if record["epochs"] != epochs:  # the cache is named by --take only
+        raise SystemExit(
+            f"{common.baseline_paths(tag, model_name)[2]} was trained for {record['epochs']} "
+            f"epochs, not --baseline-epochs {epochs}: delete it or pass "
+            f"--baseline-epochs {record['epochs']}")
+    return model, common.baseline_paths(tag, model_name)[0], record
 
 
 def run_cells(model_name, splits, args, log):
@@ -257,6 +244,42 @@ def table(rows):
     return "\n".join(lines)
 
 
+def command(args):
+    """The command line that reruns `args`' cells."""
+    parts = ["python benchmarks/structured.py", "--models", *args.models]
+    if args.quick:
+        return " ".join([*parts, "--quick"])
+    parts += ["--goals", *(f"{g:g}" for g in args.goals), "--budget", str(args.budget),
+              "--baseline-epochs", str(args.baseline_epochs), "--seed", str(args.seed),
+              "--repeats", str(args.repeats)]
+    if args.take is not None:
+        parts += ["--take", str(args.take)]
+    return " ".join(parts)
+
+
+def render(result):
+    """RESULTS.md's structured-pruning text: per model, its settings and command, then one table."""
+    lines = []
+    for model_name, entry in result.items():
+        s = entry["settings"]
+        images = "full Fashion-MNIST" if s["take"] is None else \
+            f"the first {s['take']:,} Fashion-MNIST training images"
+        dense = entry["rows"][0]
+        lines.append(
+            f"- **{model_name}** (`{entry['command']}`, {entry['date']}): {images}, "
+            f"seed {s['seed']}, filters pruned in {', '.join(TARGETS[model_name])}; dense baseline "
+            f"{dense['test_accuracy']:.2%} test ({s['baseline_epochs']} epochs); "
+            f"{s['budget']} epochs after it for each method; latency medians of "
+            f"{s['repeats']} runs.")
+    rows = [row for entry in result.values() for row in entry["rows"]]
+    return "\n".join([*lines, "", table(rows)])
+
+
+def read_result(path):
+    """The cells kept in `path` (`{model: {...}}`); empty if there is none."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -269,24 +292,37 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=50, help="timed runs per latency")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2048 images, 2 epochs, 5 timed runs")
-    parser.add_argument("--out", type=pathlib.Path, default=common.CACHE / "structured.json")
+    parser.add_argument("--out", type=pathlib.Path, default=None,
+                        help="default: cache/structured.json "
+                        "(--quick: cache/structured-quick.json)")
     args = parser.parse_args(argv)
-    args.tag = ""
+    args.tag = "" if args.take is None else f"-take{args.take}"
     if args.quick:
         args.take, args.budget, args.baseline_epochs, args.repeats = 2048, 2, 1, 5
         args.tag = "_quick"
+    if args.out is None:
+        args.out = common.CACHE / ("structured-quick.json" if args.quick else "structured.json")
     return args
 
 
 def main(argv=None):
+    """Runs the cells of `--models` and keeps them in `--out` beside the other models' cells."""
     args = parse_args(argv)
     splits = common.load_splits(args.seed, take=args.take)
-    rows = []
     for model_name in args.models:
-        rows += run_cells(model_name, splits, args, print)
+        rows = run_cells(model_name, splits, args, print)
+        result = read_result(args.out)
+        result[model_name] = {
+            "settings": {"take": args.take, "budget": args.budget, "seed": args.seed,
+                         "baseline_epochs": args.baseline_epochs, "goals": args.goals,
+                         "repeats": args.repeats},
+            "command": command(args), "date": str(datetime.date.today()), "rows": rows,
+        }
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(rows, indent=2))
-    print(table(rows))
+        partial = args.out.with_suffix(".json.partial")
+        partial.write_text(json.dumps(result, indent=2))
+        partial.replace(args.out)
+    print(render(read_result(args.out)))
 
 
 if __name__ == "__main__":
