@@ -30,6 +30,15 @@ LAZY_IMPORTS_ALLOWED = {
     # and without it a run or plan draws no PNG and says so.
     ("tfadmm.sensitivity_plot", "matplotlib"),
     ("tfadmm.sensitivity_plot", "matplotlib.backends"),
+    ("tfadmm.callbacks.tf_summary_writer", "tensorboard.plugins.custom_scalar"),
+    # TensorBoard's own event writer and protos, for ADMMTensorBoard without TensorFlow.
+    ("tfadmm.callbacks.event_writer", "tensorboard.compat.proto"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.custom_scalar"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.histogram"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.scalar"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.text"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.summary.writer.event_file_writer"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.util"),
 }
 
 
