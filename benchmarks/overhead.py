@@ -6,25 +6,41 @@
 2. One Z/U update (projection of every kernel) for LeNet-5 and for a
    ResNet-50-sized set of kernels (25M weights), in seconds.
 
+With `--backends tensorflow jax`, (1) on several Keras backends in one run: one
+worker process per backend (Keras' backend is fixed per process; the JAX one has
+TensorFlow blocked, so its data comes from `tfadmm.data.load`'s path without
+TensorFlow), each with its three models warmed up; epochs are interleaved across
+backends and phases, so that machine noise hits every ratio alike. The table goes
+to `benchmarks/results/overhead_backends.json`, which `run_all.py` renders.
+
 Usage:
     python benchmarks/overhead.py [--repeats 3] [--take N] [--out benchmarks/results/overhead.md]
+    python benchmarks/overhead.py --backends tensorflow jax [--repeats 5] [--take N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if __name__ == "__main__" and "--block-tensorflow" in sys.argv:
+    sys.modules["tensorflow"] = None  # a JAX-only install: before Keras is imported
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import tfadmm  # noqa: E402
 from tfadmm import data, models  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+BACKENDS_JSON = HERE / "results" / "overhead_backends.json"
+PHASES = ("plain fit", "ADMM phase", "masked retraining")
 
 PRUNE_10X = {"conv1": 0.5, "conv2": 0.8, "fc1": 0.912, "fc2": 0.6}
 
@@ -44,6 +60,21 @@ def _epoch_seconds(model, dataset):
     return time.perf_counter() - start
 
 
+def phase_models(build=None, targets=None):
+    """`{phase: compiled model}` for `PHASES`: plain, wrapped, wrapped and projected."""
+    build = build or (lambda: models.get("lenet5"))
+    targets = PRUNE_10X if targets is None else targets
+
+    def constraints():
+        return {k: tfadmm.Sparsity(v) for k, v in targets.items()}
+
+    return {
+        "plain fit": _compiled(build()),
+        "ADMM phase": _compiled(tfadmm.wrap(build(), constraints())),
+        "masked retraining": _compiled(tfadmm.project(tfadmm.wrap(build(), constraints()))),
+    }
+
+
 def epoch_costs(train, repeats, build=None, targets=None):
     """Median seconds per epoch of plain fit, the ADMM phase and masked retraining.
 
@@ -53,16 +84,7 @@ def epoch_costs(train, repeats, build=None, targets=None):
         build: makes a fresh model (default: the zoo's LeNet-5).
         targets: `{layer: sparsity}` (default: `PRUNE_10X`, LeNet-5 at 10x).
     """
-    build = build or (lambda: models.get("lenet5"))
-    targets = PRUNE_10X if targets is None else targets
-
-    def constraints():
-        return {k: tfadmm.Sparsity(v) for k, v in targets.items()}
-
-    plain = _compiled(build())
-    admm = _compiled(tfadmm.wrap(build(), constraints()))
-    retrain = _compiled(tfadmm.project(tfadmm.wrap(build(), constraints())))
-    runs = {"plain fit": (plain, []), "ADMM phase": (admm, []), "masked retraining": (retrain, [])}
+    runs = {name: (model, []) for name, model in phase_models(build, targets).items()}
     for model, _ in runs.values():  # warm-up: tracing and the first pass over the data
         _epoch_seconds(model, train)
     order = list(runs.values())
@@ -74,6 +96,8 @@ def epoch_costs(train, repeats, build=None, targets=None):
 
 def update_seconds(model, repeats=3):
     """Median seconds of one Z/U update over every kernel of `model` (compiled as a graph)."""
+    import tensorflow as tf
+
     wrapped = tfadmm.wrap(model, {"*": tfadmm.Sparsity(0.875)})
     update = tf.function(wrapped.admm_update)
     update()
@@ -86,12 +110,99 @@ def update_seconds(model, repeats=3):
     return weights, statistics.median(times)
 
 
+# -- several backends side by side ---------------------------------------------------
+
+
+def _load_train(take):
+    return data.load("fashion_mnist", batch_size=128, take=take, augment=False).train
+
+
+def worker(take):
+    """One backend's side: warm up its three models, then run one epoch of the phase named
+    on each stdin line and answer its seconds (one JSON line each)."""
+    train = _load_train(take)
+    runs = phase_models()
+    for model in runs.values():
+        _epoch_seconds(model, train)
+    print(json.dumps({"ready": keras.backend.backend(), "data": type(train).__name__}),
+          flush=True)
+    for line in sys.stdin:
+        print(json.dumps({"seconds": _epoch_seconds(runs[line.strip()], train)}), flush=True)
+
+
+def _start_worker(backend, take):
+    command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker"]
+    command += ["--take", str(take)] if take else []
+    command += ["--block-tensorflow"] if backend != "tensorflow" else []
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=HERE.parent)
+
+
+def _answer(process):
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"a worker ended early (exit code {process.wait()})")
+    return json.loads(line)
+
+
+def backend_costs(backends, repeats, take):
+    """`{"backends": {backend: {phase: [seconds, ratio]}}, ...}`, every epoch interleaved."""
+    workers = {backend: _start_worker(backend, take) for backend in backends}
+    try:
+        ready = {backend: _answer(process) for backend, process in workers.items()}
+        times = {(backend, phase): [] for backend in backends for phase in PHASES}
+        order = list(times)
+        for repeat in range(repeats):  # rotate, so that no (backend, phase) always runs first
+            shift = repeat % len(order)
+            for backend, phase in order[shift:] + order[:shift]:
+                workers[backend].stdin.write(phase + "\n")
+                workers[backend].stdin.flush()
+                times[backend, phase].append(_answer(workers[backend])["seconds"])
+    finally:
+        for process in workers.values():
+            process.stdin.close()
+            process.wait()
+    result = {}
+    for backend in backends:
+        medians = {phase: statistics.median(times[backend, phase]) for phase in PHASES}
+        result[backend] = {phase: [sec, sec / medians["plain fit"]]
+                           for phase, sec in medians.items()}
+    return {"backends": result, "data": {b: r["data"] for b, r in ready.items()},
+            "repeats": repeats, "take": take, "keras": keras.__version__,
+            "command": "python benchmarks/overhead.py " + " ".join(sys.argv[1:])}
+
+
+def render_backends(result):
+    """The Markdown table of `backend_costs`' result."""
+    lines = ["| backend | data | phase | seconds / epoch | ratio to plain fit |",
+             "|---|---|---|--:|--:|"]
+    for backend, phases in result["backends"].items():
+        for phase, (sec, ratio) in phases.items():
+            lines.append(f"| {backend} | {result['data'][backend]} | {phase} | {sec:.2f} | "
+                         f"{ratio:.3f}x |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--take", type=int, default=None, help="training examples (default: all)")
     parser.add_argument("--out", default="benchmarks/results/overhead.md")
+    parser.add_argument("--backends", nargs="+", choices=("tensorflow", "jax"),
+                        help="measure the epoch ratios on these Keras backends side by side")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--block-tensorflow", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.take)
+        return
+    if args.backends:
+        result = backend_costs(args.backends, args.repeats, args.take)
+        print(render_backends(result))
+        BACKENDS_JSON.parent.mkdir(parents=True, exist_ok=True)
+        BACKENDS_JSON.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return
 
     splits = data.load("fashion_mnist", batch_size=128, take=args.take, augment=False)
     costs = epoch_costs(splits.train, args.repeats)

@@ -3,7 +3,8 @@
     python benchmarks/run_all.py            # the full run (see RESULTS.md for its time)
     python benchmarks/run_all.py --quick    # subsets and 1-2 epochs: a smoke run of every part
 
-Each section can be skipped (`--skip pruning quantization cost export allocation resnet`); a
+Each section can be skipped (`--skip pruning quantization cost export allocation resnet
+backends`); a
 skipped section keeps the text it had in RESULTS.md. Pruning records are also
 kept in `benchmarks/cache/pruning.json`, and each finished pruning cell in
 `benchmarks/cache/pruning-parts/`: a rerun with the same settings keeps those
@@ -32,7 +33,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 RESULTS = common.HERE / "RESULTS.md"
-SECTIONS = ("pruning", "quantization", "cost", "export", "allocation", "resnet")
+SECTIONS = ("pruning", "quantization", "cost", "export", "allocation", "resnet", "backends")
 
 
 def guarded(name, function, *args):
@@ -419,6 +420,29 @@ def resnet_section(args):
     return "\n".join([resnet.render(result), *resnet.render_levers(result)])
 
 
+# -- Keras backends --------------------------------------------------------------
+
+
+def backends_section(args):
+    """Rendered from `benchmarks/overhead.py --backends`' output; None (keep the earlier text)
+    if none. run_all does not run it (its worker processes want a quiet machine):
+    `python benchmarks/overhead.py --backends tensorflow jax --repeats 5 --take 20000` writes
+    `results/overhead_backends.json`, and this renders it."""
+    import overhead
+
+    if not overhead.BACKENDS_JSON.exists():
+        log(f"backends: no {overhead.BACKENDS_JSON.name}, earlier text kept")
+        return None
+    result = json.loads(overhead.BACKENDS_JSON.read_text())
+    take = f", {result['take']} training images" if result["take"] else ""
+    return (f"Made by `{result['command']}` (Keras {result['keras']}): LeNet-5, Fashion-MNIST"
+            f"{take}, batch 128, medians of {result['repeats']} epochs (plus one warm-up each). "
+            "One worker process per backend, the JAX one with TensorFlow blocked (its data "
+            "comes from `tfadmm.data.load` as `ArrayBatches`); epochs interleaved across "
+            "backends and phases, so each ratio is to the plain fit of its own backend, "
+            "measured alongside.\n\n" + overhead.render_backends(result))
+
+
 # -- RESULTS.md ------------------------------------------------------------------
 
 TITLES = {
@@ -431,6 +455,8 @@ TITLES = {
     "structured": "6. Structured pruning: accuracy against FLOPs, and latency",
     # Rendered from `benchmarks/resnet.py`'s output (`resnet_section`), else kept.
     "resnet": "7. ResNet-20: pruning, quantization and cost, Fashion-MNIST",
+    # Rendered from `benchmarks/overhead.py --backends`' output (`backends_section`), else kept.
+    "backends": "8. Keras backends: ADMM epoch cost on TensorFlow and JAX (CPU)",
 }
 
 
@@ -557,6 +583,10 @@ def main(argv=None):
         text = guarded("resnet", resnet_section, args)
         if text:
             sections["resnet"] = text
+    if "backends" not in args.skip:
+        text = guarded("backends", backends_section, args)
+        if text:
+            sections["backends"] = text
     header = None if "pruning" not in args.skip else previous_header(args.out)
     write_results(args.out, sections, command, (time.time() - start) / 60, header,
                   kept_only=args.kept_only)

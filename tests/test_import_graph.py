@@ -26,10 +26,19 @@ LAZY_IMPORTS_ALLOWED = {
     # TensorBoard's protos, for the ADMMTensorBoard callback only (a TensorFlow install
     # brings TensorBoard; a JAX-only one may lack it).
     ("tfadmm.callbacks.tensorboard", "tensorboard.plugins.custom_scalar"),
+    ("tfadmm.callbacks.tf_summary_writer", "tensorboard.plugins.custom_scalar"),
     # matplotlib is optional (`tfadmm[plot]`): only drawing the sensitivity curves needs it,
     # and without it a run or plan draws no PNG and says so.
     ("tfadmm.sensitivity_plot", "matplotlib"),
     ("tfadmm.sensitivity_plot", "matplotlib.backends"),
+    # TensorBoard's own event writer and protos, for ADMMTensorBoard without TensorFlow.
+    ("tfadmm.callbacks.event_writer", "tensorboard.compat.proto"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.custom_scalar"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.histogram"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.scalar"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.plugins.text"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.summary.writer.event_file_writer"),
+    ("tfadmm.callbacks.event_writer", "tensorboard.util"),
 }
 
 

@@ -27,8 +27,8 @@ def test_without_tensorflow_the_stand_in_names_what_needs_it(monkeypatch):
     assert str(caught.value) == (
         "tfadmm.export (SavedModel and TFLite) needs TensorFlow. Expected an importable "
         "`tensorflow` package (pip install tensorflow); the rest of tfadmm (wrap, fit, project, "
-        "strip, `.keras` files) runs without it. Received: import of tensorflow halted; None in "
-        "sys.modules (Keras backend: tensorflow)"
+        "strip, `.keras` files, recipes on IDX or .npz data) runs without it. Received: import "
+        "of tensorflow halted; None in sys.modules (Keras backend: tensorflow)"
     )
     assert isinstance(caught.value, ImportError)
     assert not lazy_tensorflow.is_loaded()
@@ -49,10 +49,10 @@ def test_tfadmm_and_its_cli_import_without_tensorflow(backend):
         "import tfadmm, tfadmm_cli.main\n"
         "assert sys.modules.get('tensorflow') is None\n"
         "try:\n"
-        "    tfadmm.data.load('mnist')\n"
+        "    tfadmm.data.load('mnist', source='tfds')\n"
         "except tfadmm.errors.MissingDependencyError as error:\n"
         "    print(error)\n",
         backend=backend,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.startswith("tfadmm.data.load (tf.data pipelines) needs TensorFlow.")
+    assert done.stdout.startswith("tfadmm.data.load from TFDS (source='tfds') needs TensorFlow.")

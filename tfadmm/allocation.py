@@ -27,6 +27,7 @@ import time
 import keras
 import numpy as np
 
+from tfadmm.batch_count import INFINITE, batch_count, is_dataset
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.constraints.sparsity import Sparsity, kept_count, project_sparsity
 from tfadmm.stage import outputs_logits
@@ -208,7 +209,8 @@ def sensitivity_curves(model, data, *, layers=None, grid=DEFAULT_GRID, on_progre
 
     Args:
         model: a built Keras classifier (logits or softmax output).
-        data: a finite `tf.data` dataset of `(x, y)` batches, or `(x, y)` arrays.
+        data: a finite `tf.data` dataset or `PyDataset` of `(x, y)` batches, or
+            `(x, y)` arrays.
         layers: layer-name patterns; None: every compressible layer.
         grid: sparsities in (0, 1) to measure at.
         on_progress: optional callable receiving one line per layer measured.
@@ -321,8 +323,8 @@ def allocate(model, rate, *, method=DEFAULT_METHOD, data=None, layers=None, grid
             pruning, a number > 1 (`246` for 246x); met within 1 %.
         method: `"uniform"` (one sparsity), `"global"` (one magnitude
             threshold, no layer emptied) or `"sensitivity"` (measured on `data`).
-        data: validation data for `sensitivity`: a finite `tf.data` dataset of
-            `(x, y)` batches, or `(x, y)` arrays.
+        data: validation data for `sensitivity`: a finite `tf.data` dataset or
+            `PyDataset` of `(x, y)` batches, or `(x, y)` arrays.
         layers: layer-name patterns (`["conv*", "fc*"]`); None: every
             compressible layer.
         grid: the sparsities `sensitivity` measures each layer at.
@@ -469,10 +471,9 @@ def _batches(data):
         batches = [(x[i:i + BATCH_SIZE], y[i:i + BATCH_SIZE]) for i in range(0, len(x),
                                                                           BATCH_SIZE)]
     else:
-        cardinality = getattr(data, "cardinality", None)
-        if cardinality is None or int(cardinality()) == -1:  # INFINITE_CARDINALITY
-            raise ValueError("Invalid `data`: expected a finite tf.data dataset of (x, y) "
-                             f"batches or (x, y) arrays. Received: {data!r}")
+        if not is_dataset(data) or batch_count(data) == INFINITE:
+            raise ValueError("Invalid `data`: expected a finite tf.data dataset or PyDataset "
+                             f"of (x, y) batches, or (x, y) arrays. Received: {data!r}")
         batches = [(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y))
                    for x, y in data]
     if not batches or not sum(len(y) for _, y in batches):

@@ -29,7 +29,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from tfadmm import encoding, surgery
+from tfadmm import encoding, lazy_tensorflow, surgery
 from tfadmm.admm_model import ADMMModel
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.data.specs import Normalization
@@ -140,7 +140,8 @@ def export(
             (float32) instead of normalised ones.
         overwrite: replace an existing `path`.
         measure_dense: also write a dense SavedModel to a temporary folder and
-            record its size (`ExportResult.dense_savedmodel_bytes`).
+            record its size (`ExportResult.dense_savedmodel_bytes`); skipped for
+            `"keras"` where TensorFlow is not installed (Keras' JAX backend).
         shrink: first remove the filters and channels that structured pruning
             made unnecessary (`tfadmm.surgery.shrink`): a smaller, faster model
             with the same outputs.
@@ -183,6 +184,8 @@ def export(
             "Invalid `preprocessing`: expected a tfadmm.data.Normalization. "
             f"Received: preprocessing={preprocessing!r}"
         )
+    if measure_dense and format == "keras" and not lazy_tensorflow.available():
+        measure_dense = False  # a SavedModel needs TensorFlow; a `.keras` file does not
     model = _plain(model)
     if shrink:
         model = surgery.shrink(model)

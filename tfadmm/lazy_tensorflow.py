@@ -53,13 +53,32 @@ def load(feature: str):
     try:
         import tensorflow
     except ImportError as error:
-        raise MissingDependencyError(
-            f"{feature} needs TensorFlow. Expected an importable `tensorflow` package "
-            "(pip install tensorflow); the rest of tfadmm (wrap, fit, project, strip, "
-            f"`.keras` files) runs without it. Received: {error} "
-            f"(Keras backend: {keras.backend.backend()})"
-        ) from error
+        raise missing(feature, error) from error
     return tensorflow
+
+
+def missing(feature: str, reason) -> MissingDependencyError:
+    """The error for `feature` used where TensorFlow cannot be imported for `reason`."""
+    return MissingDependencyError(
+        f"{feature} needs TensorFlow. Expected an importable `tensorflow` package "
+        "(pip install tensorflow); the rest of tfadmm (wrap, fit, project, strip, "
+        "`.keras` files, recipes on IDX or .npz data) runs without it. Received: "
+        f"{reason} (Keras backend: {keras.backend.backend()})"
+    )
+
+
+def available() -> bool:
+    """Whether TensorFlow can be imported (imports it when it can).
+
+    The parts of tfadmm with a path of their own without TensorFlow (`tfadmm.data.load`
+    from arrays, IDX or `.npz` files; TensorBoard logging) take the TensorFlow path
+    whenever this is true, so that nothing changes where TensorFlow is installed.
+    """
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def is_loaded() -> bool:

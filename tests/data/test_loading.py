@@ -1,5 +1,6 @@
 import dataclasses
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import tensorflow_datasets as tfds
 
 import tfadmm
 from tfadmm.data import specs, tfds_source
-from tfadmm.errors import DataError
+from tfadmm.errors import DataError, MissingDependencyError
 
 FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
@@ -182,4 +183,50 @@ def test_take_larger_than_the_data(npz_file):
     assert str(info.value) == (
         "`take` asks for more examples than the training data holds: expected take + "
         "validation (50 + 6) <= 50. Received: take=50"
+    )
+
+
+def test_without_tensorflow_npz_files_come_as_py_datasets(npz_file, monkeypatch):
+    with_tf = tfadmm.data.load("cifar10", path=npz_file, batch_size=16, take=20)
+    x, y = _batches(with_tf.test)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    splits = tfadmm.data.load("cifar10", path=npz_file, batch_size=16, take=20)
+    assert isinstance(splits.train, tfadmm.data.ArrayBatches)
+    assert splits.num_examples == with_tf.num_examples == {"train": 20, "validation": 3,
+                                                           "test": 4}
+    np.testing.assert_array_equal(splits.test[0][0], x)
+    np.testing.assert_array_equal(splits.test[0][1], y)
+    x_train, _ = splits.train[0]
+    assert x_train.shape == (16, 32, 32, 3) and x_train.dtype == np.float32
+
+
+def test_without_tensorflow_tfds_says_it_needs_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(MissingDependencyError) as info:
+        tfadmm.data.load("mnist", source="tfds", path=tmp_path)
+    assert str(info.value).startswith(
+        "tfadmm.data.load from TFDS (source='tfds') needs TensorFlow. Expected an importable "
+        "`tensorflow` package (pip install tensorflow);"
+    )
+
+
+def test_without_tensorflow_auto_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFADMM_DATA_DIR", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(MissingDependencyError) as info:
+        tfadmm.data.load("cifar10")
+    assert str(info.value).startswith(
+        "tfadmm.data.load('cifar10') from TFDS (no IDX, .npz or image-folder copy found "
+        f"locally; looked in: {tmp_path}/cifar10, {tmp_path}/cifar10.npz) needs TensorFlow."
+    )
+
+
+def test_without_tensorflow_image_folders_say_they_need_it(tmp_path, monkeypatch, write_tree):
+    write_tree(tmp_path / "train", {"a": 1, "b": 1})
+    write_tree(tmp_path / "test", {"a": 1, "b": 1})
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(MissingDependencyError) as info:
+        tfadmm.data.load("flowers", path=tmp_path)
+    assert str(info.value).startswith(
+        f"tfadmm.data.load from an image folder ({tmp_path}: decoding images) needs TensorFlow."
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfadmm import admm
+from tfadmm import admm, lazy_tensorflow
 from tfadmm.admm_model import ADMMModel
-from tfadmm.lazy_tensorflow import needs_tensorflow
+from tfadmm.callbacks.event_writer import EventWriter
+from tfadmm.callbacks.tf_summary_writer import TensorFlowWriter
 from tfadmm.report import render_markdown
-
-tf = needs_tensorflow("tfadmm.callbacks.ADMMTensorBoard (tf.summary)")
 
 _RESIDUAL = "_residual"
 
@@ -97,13 +96,14 @@ class ADMMTensorBoard(keras.callbacks.Callback):
 
     @property
     def writer(self):
+        """The event file writer: `tf.summary`'s where TensorFlow is installed, else
+        tensorboard's own (`EventWriter`); opened, with the layout, at first use."""
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(self.log_dir)
-            from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
-
-            layout = custom_scalar_summary.pb(custom_scalars_layout())
-            with self._writer.as_default():
-                tf.summary.experimental.write_raw_pb(layout.SerializeToString(), step=0)
+            if lazy_tensorflow.available():
+                self._writer = TensorFlowWriter(self.log_dir)
+            else:
+                self._writer = EventWriter(self.log_dir)
+            self._writer.write_layout(custom_scalars_layout())
         return self._writer
 
     def _pairs(self):
@@ -159,12 +159,10 @@ class ADMMTensorBoard(keras.callbacks.Callback):
         # The model's own values win over the epoch means of the logs.
         scalars = self.log_scalars(logs or {}, [s.label for s, _ in pairs])
         scalars.update(self.kernel_scalars())
-        with self.writer.as_default(step=self.step):
-            for tag, value in scalars.items():
-                tf.summary.scalar(tag, value)
-            if self.histogram_freq and self.step % self.histogram_freq == 0:
-                for state, w in pairs:
-                    tf.summary.histogram(f"{state.label}/kernel", ops.convert_to_numpy(w))
+        self.writer.scalars(scalars, self.step)
+        if self.histogram_freq and self.step % self.histogram_freq == 0:
+            for state, w in pairs:
+                self.writer.histogram(f"{state.label}/kernel", ops.convert_to_numpy(w), self.step)
         self.step += 1
 
     def on_train_end(self, logs=None):
@@ -179,9 +177,12 @@ class ADMMTensorBoard(keras.callbacks.Callback):
             name: the text's name, e.g. the stage's.
         """
         step = max(self.step - 1, 0) if step is None else step
-        with self.writer.as_default(step=step):
-            tf.summary.text(f"report/{name}", render_markdown(report))
+        self.writer.text(f"report/{name}", render_markdown(report), step)
         self.writer.flush()
+
+    def write_scalars(self, values, step):
+        """Writes `{tag: number}` at `step` (a recipe's per-stage accuracies)."""
+        self.writer.scalars(values, step)
 
     def write_sensitivity(self, curves, name="sensitivity"):
         """Writes `SensitivityCurves`: tags `<name>/<layer>/loss` and `.../accuracy`.
@@ -189,15 +190,12 @@ class ADMMTensorBoard(keras.callbacks.Callback):
         The step of a point is its sparsity in per mille (`990` for 0.99); the
         unpruned model is step 0.
         """
-        with self.writer.as_default():
-            for layer in curves.loss:
-                points = zip(curves.sparsities, curves.loss[layer], curves.accuracy[layer],
-                             strict=True)
-                for s, loss, accuracy in [(0.0, curves.base_loss, curves.base_accuracy),
-                                          *points]:
-                    step = round(s * 1000)
-                    tf.summary.scalar(f"{name}/{layer}/loss", loss, step=step)
-                    tf.summary.scalar(f"{name}/{layer}/accuracy", accuracy, step=step)
+        for layer in curves.loss:
+            points = zip(curves.sparsities, curves.loss[layer], curves.accuracy[layer],
+                         strict=True)
+            for s, loss, accuracy in [(0.0, curves.base_loss, curves.base_accuracy), *points]:
+                self.writer.scalars({f"{name}/{layer}/loss": loss,
+                                     f"{name}/{layer}/accuracy": accuracy}, round(s * 1000))
         self.writer.flush()
 
     def close(self):

@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+from tfadmm import lazy_tensorflow
 from tfadmm.data import tfds_source
+from tfadmm.data.array_pipeline import build_array_splits
 from tfadmm.data.folder import load_folder
 from tfadmm.data.idx import load_idx
-from tfadmm.data.locate import detect_format, find_local, offline_error
+from tfadmm.data.locate import candidates, detect_format, find_local, offline_error
 from tfadmm.data.npz import load_npz
 from tfadmm.data.pipeline import build_splits, check_arguments
 from tfadmm.data.specs import get_spec
 from tfadmm.errors import DataError
-from tfadmm.lazy_tensorflow import load as load_tensorflow
 
 SOURCES = ("auto", "tfds", "idx", "npz", "folder")
 
@@ -23,7 +24,16 @@ def _read_local(source, path, validation_split):
         return load_idx(path)
     if source == "npz":
         return load_npz(path)
+    lazy_tensorflow.load(f"tfadmm.data.load from an image folder ({path}: decoding images)")
     return load_folder(path, validation_split=validation_split)
+
+
+def _read_tfds(name, spec, data_dir, feature):
+    lazy_tensorflow.load(feature)
+    try:
+        return tfds_source.load_tfds(name, data_dir=data_dir)
+    except tfds_source.NotPreparedError as error:
+        raise offline_error(name, spec, data_dir=data_dir, cause=error) from error.cause
 
 
 def _read(name, spec, source, path, validation_split):
@@ -39,12 +49,8 @@ def _read(name, spec, source, path, validation_split):
             )
         return _read_local(source, path, validation_split)
     if source == "tfds":
-        try:
-            return tfds_source.load_tfds(name, data_dir=path and str(path))
-        except tfds_source.NotPreparedError as error:
-            raise offline_error(
-                name, spec, data_dir=str(path or tfds_source.default_data_dir()), cause=error
-            ) from error.cause
+        data_dir = str(path or tfds_source.default_data_dir())
+        return _read_tfds(name, spec, data_dir, "tfadmm.data.load from TFDS (source='tfds')")
 
     # auto: an explicit path, $TFADMM_DATA_DIR/<name>, system dirs, then TFDS.
     data_dir = None
@@ -65,10 +71,13 @@ def _read(name, spec, source, path, validation_split):
         if local is not None:
             return _read_local(local, local_path, validation_split)
     data_dir = data_dir or tfds_source.default_data_dir()
-    try:
-        return tfds_source.load_tfds(name, data_dir=data_dir)
-    except tfds_source.NotPreparedError as error:
-        raise offline_error(name, spec, data_dir=data_dir, cause=error) from error.cause
+    looked = ", ".join(str(p) for p in candidates(name, spec)) or "(no local directory to look in)"
+    return _read_tfds(
+        name, spec, data_dir,
+        f"tfadmm.data.load('{name}') from TFDS (no IDX, .npz or image-folder copy found "
+        f"locally; looked in: {looked})" if path is None else
+        f"tfadmm.data.load('{name}') from the TFDS data_dir {str(path)!r}",
+    )
 
 
 def load(
@@ -117,10 +126,15 @@ def load(
         cache: cache decoded images in memory when they fit (2 GiB).
 
     Returns:
-        `tfadmm.data.Splits`; `x` batches are float32 NHWC, `y` int64.
+        `tfadmm.data.Splits`; `x` batches are float32 NHWC, `y` int64. The
+        splits are tf.data pipelines where TensorFlow is installed; without it
+        (Keras' JAX backend), IDX files, `.npz` files and arrays come as
+        `keras.utils.PyDataset`s (`tfadmm.data.ArrayBatches`) with the same
+        examples, normalisation and CIFAR augmentation, shuffled by numpy.
 
     Raises:
-        MissingDependencyError: TensorFlow is not installed (the pipelines are tf.data).
+        MissingDependencyError: TensorFlow is not installed and the data needs it
+            (TFDS, image folders, the ImageNet pipeline).
         DataError: an unknown source, a missing or malformed local copy, an
             argument out of range, or no copy at all offline (the message says
             what to install or download and where to put it).
@@ -129,7 +143,6 @@ def load(
         >>> splits = tfadmm.data.load("fashion_mnist", take=512, batch_size=64)
         >>> model.fit(splits.train, validation_data=splits.validation)
     """
-    load_tensorflow("tfadmm.data.load (tf.data pipelines)")
     if source not in SOURCES:
         raise DataError(
             f"Invalid `source`: expected one of {', '.join(map(repr, SOURCES))}. "
@@ -146,6 +159,12 @@ def load(
     if not normalize:
         spec = dataclasses.replace(spec, mean=(0.0,), std=(1.0,))
     raw = _read(name, spec, source, path, validation_split)
+    if raw.arrays is not None and not lazy_tensorflow.available():
+        return build_array_splits(
+            raw, spec, name=name, batch_size=batch_size, validation_split=validation_split,
+            take=take, seed=seed, augment=augment,
+        )
+    lazy_tensorflow.load("tfadmm.data.load (tf.data pipelines)")
     return build_splits(
         raw,
         spec,

@@ -165,8 +165,12 @@ def check_arguments(batch_size, validation_split, take, seed):
         raise DataError(f"Invalid `seed`: expected an integer. Received: seed={seed!r}")
 
 
-def build_splits(raw, spec, *, name, batch_size, validation_split, take, seed, augment, cache):
-    """The `Splits` of `raw`: validation from the training data's tail, then pipelines."""
+def sizes_of(raw, *, name, validation_split, take):
+    """`split_sizes` of `raw`, checked to leave training examples.
+
+    Raises:
+        DataError: no training example left.
+    """
     n_train, n_val, n_test = split_sizes(
         raw.num_train, raw.num_test, validation_split=validation_split, take=take
     )
@@ -175,6 +179,12 @@ def build_splits(raw, spec, *, name, batch_size, validation_split, take, seed, a
             f"Dataset '{name}' ({raw.origin}) leaves no training examples: "
             f"{raw.num_train} examples, validation_split={validation_split!r}."
         )
+    return n_train, n_val, n_test
+
+
+def build_splits(raw, spec, *, name, batch_size, validation_split, take, seed, augment, cache):
+    """The `Splits` of `raw`: validation from the training data's tail, then pipelines."""
+    n_train, n_val, n_test = sizes_of(raw, name=name, validation_split=validation_split, take=take)
     shape = input_shape_for(spec, raw.image_shape)
     common = dict(shape=shape, augment=augment, cache=cache, seed=seed, batch_size=batch_size)
     train = _pipeline(raw, spec, "train", 0, n_train, training=True, **common)

@@ -32,6 +32,9 @@ class RawData:
         decode: maps a stored image (uint8 array, encoded bytes or a file
             path) to a uint8 HWC tensor.
         origin: a description of where the data lives.
+        arrays: `{"train": (x, y), "test": (x, y)}` for a source held in memory
+            (uint8 NHWC images, int64 labels), which can then be fed without
+            TensorFlow; None for a source read through `read` only (TFDS, folders).
     """
 
     num_train: int
@@ -41,23 +44,21 @@ class RawData:
     read: Callable[[str, int, int], tf.data.Dataset]
     origin: str
     decode: Callable = _identity
+    arrays: dict | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def from_arrays(x_train, y_train, x_test, y_test, *, num_classes=None, origin=""):
     """RawData over in-memory uint8 NHWC arrays and integer labels."""
     arrays = {"train": (x_train, y_train), "test": (x_test, y_test)}
     for split, (x, y) in arrays.items():
-        if x.ndim == 3:
-            arrays[split] = (x[..., None], y)
+        arrays[split] = (x[..., None] if x.ndim == 3 else x, np.asarray(y).astype("int64"))
     labels = np.concatenate([y_train, y_test]) if len(y_test) else y_train
     if num_classes is None:
         num_classes = int(labels.max()) + 1 if len(labels) else 0
 
     def read(split, start, stop):
         x, y = arrays[split]
-        return tf.data.Dataset.from_tensor_slices(
-            (x[start:stop], y[start:stop].astype("int64"))
-        )
+        return tf.data.Dataset.from_tensor_slices((x[start:stop], y[start:stop]))
 
     return RawData(
         num_train=len(arrays["train"][0]),
@@ -66,4 +67,5 @@ def from_arrays(x_train, y_train, x_test, y_test, *, num_classes=None, origin=""
         image_shape=tuple(arrays["train"][0].shape[1:]),
         read=read,
         origin=origin,
+        arrays=arrays,
     )

@@ -13,8 +13,10 @@ tf = needs_tensorflow("tfadmm.data (tf.data pipelines)")
 class Splits:
     """The batched pipelines `tfadmm.data.load` returns.
 
-    Every dataset yields `(x, y)` batches: `x` float32 NHWC, normalised the way
-    the papers train (see `tfadmm.data.load`), `y` int64 class indices.
+    `tf.data.Dataset`s where TensorFlow is installed; `tfadmm.data.ArrayBatches`
+    (`keras.utils.PyDataset`s) without it. Every dataset yields `(x, y)` batches:
+    `x` float32 NHWC, normalised the way the papers train (see `tfadmm.data.load`),
+    `y` int64 class indices.
 
     Attributes:
         train: shuffled, augmented training batches.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from tfadmm.batch_count import batch_count
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.data.specs import get_spec
 from tfadmm.errors import RecipeError, TfadmmError
@@ -135,5 +136,5 @@ def dry_run(recipe):
     return (
         f"{recipe.source}: ok: model '{model.name}' ({model.count_params():,} parameters) on "
         f"'{splits.name}' {tuple(splits.input_shape)} -> {tuple(outputs.shape[1:])}, "
-        f"{int(splits.train.cardinality())} training batches, {len(recipe.stages)} stages"
+        f"{batch_count(splits.train)} training batches, {len(recipe.stages)} stages"
     )

@@ -15,7 +15,7 @@ import os
 
 import keras
 
-from tfadmm.errors import TfadmmError
+from tfadmm.errors import MissingDependencyError, TfadmmError
 from tfadmm.lazy_tensorflow import needs_tensorflow
 from tfadmm.recipes import run_directory
 
@@ -25,10 +25,24 @@ tf = needs_tensorflow("Recipe runs (tf.distribute strategies)")
 def make_strategy(name):
     """The `tf.distribute.Strategy` a recipe's `distribute` names.
 
+    On another Keras backend than TensorFlow (JAX), `none` is no strategy at
+    all (None): the run needs no TensorFlow there.
+
     Raises:
         TfadmmError: `multi_worker` without `TF_CONFIG`, a strategy created
             too late in the process, or no TPU to connect to.
+        MissingDependencyError: a strategy other than `none` on another
+            Keras backend than TensorFlow.
     """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        if name == "none":
+            return None
+        raise MissingDependencyError(
+            f"distribute: {name} (a tf.distribute strategy) needs Keras' TensorFlow backend: "
+            "expected KERAS_BACKEND=tensorflow with TensorFlow installed, or distribute: none. "
+            f"Received: Keras backend {backend}"
+        )
     try:
         if name == "mirrored":
             return tf.distribute.MirroredStrategy()
@@ -54,6 +68,8 @@ def make_strategy(name):
 
 def is_chief(strategy):
     """Whether this process writes the run directory (always, unless multi-worker)."""
+    if strategy is None:
+        return True
     resolver = getattr(strategy, "cluster_resolver", None)
     task_type = getattr(resolver, "task_type", None)
     if resolver is None or task_type is None:
@@ -76,13 +92,14 @@ def execution(recipe):
     """Sets the dtype policy, starts the strategy and enters its scope.
 
     The previous global dtype policy comes back afterwards. Yields the
-    strategy.
+    strategy (None: no strategy, see `make_strategy`).
     """
     previous = keras.config.dtype_policy()
     strategy = make_strategy(recipe.distribute)
+    scope = contextlib.nullcontext() if strategy is None else strategy.scope()
     keras.config.set_dtype_policy(recipe.precision)
     try:
-        with strategy.scope(), run_directory.writing(is_chief(strategy)):
+        with scope, run_directory.writing(is_chief(strategy)):
             yield strategy
     finally:
         keras.config.set_dtype_policy(previous)

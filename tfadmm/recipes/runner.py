@@ -10,10 +10,11 @@ import tempfile
 
 import keras
 
-from tfadmm import report
+from tfadmm import lazy_tensorflow, report
 from tfadmm.admm_model import ADMM, RETRAIN, ADMMModel
 from tfadmm.allocation import Allocation, plan_allocation, select_layers
 from tfadmm.backend.multi_worker import is_multi_worker
+from tfadmm.batch_count import batch_count
 from tfadmm.callbacks import ADMMTensorBoard
 from tfadmm.distillation import AUTO, Distill
 from tfadmm.errors import DataError, ModelError, TfadmmError
@@ -432,9 +433,9 @@ class _Run:
         """Stage accuracies and the compression report, in TensorBoard."""
 
         step = self._global_epoch((index, RETRAIN), stage.retrain.epochs)
-        with self.board.writer.as_default(step=index + 1):
-            tf.summary.scalar("stages/val_accuracy", record["val_accuracy"])
-            tf.summary.scalar("stages/test_accuracy", record["test_accuracy"])
+        self.board.write_scalars({"stages/val_accuracy": record["val_accuracy"],
+                                  "stages/test_accuracy": record["test_accuracy"]},
+                                 step=index + 1)
         self.board.write_report(report.build_report(model), step=step, name=stage.name)
 
     def _usable_checkpoint(self):
@@ -535,7 +536,7 @@ def _trainer_for(model):
     model itself everywhere else.
     """
 
-    if is_multi_worker(tf.distribute.get_strategy()):
+    if lazy_tensorflow.is_loaded() and is_multi_worker(tf.distribute.get_strategy()):
         return ADMMModel(model, [])
     return model
 
@@ -545,7 +546,7 @@ def _plain(model):
 
 
 def _cardinality(dataset):
-    steps = int(dataset.cardinality())
+    steps = batch_count(dataset)
     if steps <= 0:
         raise DataError(
             "data: the training set has an unknown or infinite number of batches. Received: "
