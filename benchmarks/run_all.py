@@ -3,9 +3,8 @@
     python benchmarks/run_all.py            # the full run (see RESULTS.md for its time)
     python benchmarks/run_all.py --quick    # subsets and 1-2 epochs: a smoke run of every part
 
-Each section can be skipped (`--skip pruning quantization cost export allocation resnet
-backends`); a
-skipped section keeps the text it had in RESULTS.md. Pruning records are also
+Each section can be skipped (`--skip pruning quantization cost export allocation structured
+resnet backends`); a skipped section keeps the text it had in RESULTS.md. Pruning records are also
 kept in `benchmarks/cache/pruning.json`, and each finished pruning cell in
 `benchmarks/cache/pruning-parts/`: a rerun with the same settings keeps those
 cells, so an interrupted full run resumes where it stopped.
@@ -33,7 +32,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 RESULTS = common.HERE / "RESULTS.md"
-SECTIONS = ("pruning", "quantization", "cost", "export", "allocation", "resnet", "backends")
+SECTIONS = ("pruning", "quantization", "cost", "export", "allocation", "structured", "resnet",
+            "backends")
 
 
 def guarded(name, function, *args):
@@ -443,6 +443,26 @@ def backends_section(args):
             "measured alongside.\n\n" + overhead.render_backends(result))
 
 
+# -- structured pruning -------------------------------------------------------------
+
+
+def structured_section(args):
+    """Rendered from `benchmarks/structured.py`'s output; None (keep the earlier text) if none.
+
+    run_all never runs it (hours on 2 CPU cores; its latencies want a quiet machine):
+    `structured.py` keeps each model's cells in `cache/structured.json` (`--quick`:
+    `cache/structured-quick.json`), and this renders them.
+    """
+    import structured
+
+    path = common.CACHE / ("structured-quick.json" if args.quick else "structured.json")
+    result = structured.read_result(path)
+    if not result:
+        log(f"structured: no {path.name}, earlier text kept")
+        return None
+    return structured.render(result)
+
+
 # -- RESULTS.md ------------------------------------------------------------------
 
 TITLES = {
@@ -451,7 +471,7 @@ TITLES = {
     "cost": "3. Training cost",
     "export": "4. Export size",
     "allocation": "5. Per-layer rate allocation: LeNet-5, full Fashion-MNIST",
-    # Written from `benchmarks/structured.py`'s output; run_all keeps its text.
+    # Rendered from `benchmarks/structured.py`'s output (`structured_section`), else kept.
     "structured": "6. Structured pruning: accuracy against FLOPs, and latency",
     # Rendered from `benchmarks/resnet.py`'s output (`resnet_section`), else kept.
     "resnet": "7. ResNet-20: pruning, quantization and cost, Fashion-MNIST",
@@ -579,6 +599,10 @@ def main(argv=None):
     if "allocation" not in args.skip:
         log("allocation")
         sections["allocation"] = guarded("allocation", allocation_section, args, baseline)
+    if "structured" not in args.skip:
+        text = guarded("structured", structured_section, args)
+        if text:
+            sections["structured"] = text
     if "resnet" not in args.skip:
         text = guarded("resnet", resnet_section, args)
         if text:
