@@ -13,6 +13,8 @@ The first conv `conv1` stays dense and `fc` is pruned lighter, as in
   setting is tfadmm's shipped default (batch-norm recalibration off, `distill: auto`).
   `tfadmm-bn`: the same with `defaults: {retrain: {recalibrate_bn: true}}`;
   `tfadmm-plain`: the same with `defaults: {distill: false}` (the default's distillation off).
+  `tfadmm-sensitivity` / `tfadmm-global`: the same with each stage's per-layer rates left to
+  tfadmm, `allocate: {rate, method, layers}` over the same 19 layers (`tfadmm.allocate`).
   `tfmot`: `peer_tfmot.py --model resnet20` in its own virtualenv: the same architecture
   in tf_keras loaded from the same baseline (batch norms included), `prune_low_magnitude`
   on the same layers with `PolynomialDecay`, the best validation epoch after its schedule.
@@ -66,7 +68,9 @@ PRUNED = (*BLOCK_CONVS, "fc")
 FC_KEPT = 4.0
 ENDS = ("conv1", "fc")  # 8 bits in the quantization cells
 LEVELS = {"4-bit": {"bits": 4}, "ternary": {"ternary": True}}
-METHODS = ("tfadmm", "tfadmm-bn", "tfadmm-plain", "tfmot")
+# Per-layer rates derived by tfadmm (`allocate:`) instead of `sparsities(rate)`.
+ALLOCATIONS = ("tfadmm-sensitivity", "tfadmm-global")
+METHODS = ("tfadmm", "tfadmm-bn", "tfadmm-plain", *ALLOCATIONS, "tfmot")
 PARTS = ("pruning", "quantization", "cost")
 BASELINE_EPOCHS = 15
 EXPORT_RATE = 8
@@ -116,6 +120,18 @@ def baseline(args, splits, log=print):
 # -- cells -----------------------------------------------------------------------
 
 
+def pruning_stages(method, rate):
+    """The recipe stages of a tfadmm pruning cell: rate / 2, then rate, as
+    `common.recipe_document` takes them (`allocate:` for the `ALLOCATIONS` methods)."""
+    if method in ALLOCATIONS:
+        # The same layers and rate, the per-layer rates computed on the validation split.
+        allocate = {"method": method.removeprefix("tfadmm-"), "layers": list(PRUNED)}
+        return [(f"prune-{r:g}x", {"allocate": {"rate": float(r), **allocate}})
+                for r in (rate / 2, rate)]
+    return [(f"prune-{r:g}x", {n: {"sparsity": float(s)} for n, s in sparsities(r).items()})
+            for r in (rate / 2, rate)]
+
+
 def pruning_cell(method, rate, args, log=print):
     if method == "tfmot":
         import pruning
@@ -132,8 +148,7 @@ def pruning_cell(method, rate, args, log=print):
         record["baseline_logits_max_abs_diff"] = float(np.max(np.abs(ours - peer_logits)))
         return record
     keras_path, _, _ = common.baseline_paths(_tag(args), MODEL)
-    stages = [(f"prune-{r:g}x", {n: {"sparsity": float(s)} for n, s in sparsities(r).items()})
-              for r in (rate / 2, rate)]
+    stages = pruning_stages(method, rate)
     defaults = {"tfadmm-bn": {"retrain": {"recalibrate_bn": True}},
                 "tfadmm-plain": {"distill": False}}.get(method)
     document = common.recipe_document(
@@ -390,7 +405,9 @@ def render(result):
             "retraining, every other setting the shipped default (batch-norm recalibration "
             "off; `distill: auto`, so both stages distill from their input); "
             "`tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfadmm-plain`: "
-            "the same with `distill: false`; `tfmot`: "
+            "the same with `distill: false`; `tfadmm-sensitivity` / `tfadmm-global`: the "
+            "same recipe with each stage's per-layer rates left to tfadmm (`allocate: {rate, "
+            "method, layers}` over the same layers, computed on the validation split); `tfmot`: "
             "`prune_low_magnitude` + `PolynomialDecay` over the first 2/3 of the budget, Adam "
             "1e-3 cosine, the best validation epoch after the schedule. Test accuracy "
             "(achieved rate, drop from the baseline in points).",

@@ -107,3 +107,16 @@ def test_render_levers_lists_each_setting_beside_the_tables_tfadmm_cells(tmp_pat
 
 def test_render_levers_is_empty_without_results(tmp_path):
     assert resnet.render_levers({"pruning": {}}, tmp_path) == []
+
+
+def test_allocation_methods_leave_the_per_layer_rates_to_tfadmm():
+    stages = resnet.pruning_stages("tfadmm-sensitivity", 8)
+    assert stages == [
+        ("prune-4x", {"allocate": {"rate": 4.0, "method": "sensitivity",
+                                   "layers": list(resnet.PRUNED)}}),
+        ("prune-8x", {"allocate": {"rate": 8.0, "method": "sensitivity",
+                                   "layers": list(resnet.PRUNED)}}),
+    ]
+    hand = resnet.pruning_stages("tfadmm", 8)
+    assert [name for name, _ in hand] == ["prune-4x", "prune-8x"]
+    assert hand[1][1] == {n: {"sparsity": float(s)} for n, s in resnet.sparsities(8).items()}
