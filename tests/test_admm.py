@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from tfadmm import admm
 from tfadmm.constraints import Sparsity
@@ -36,3 +37,10 @@ def test_penalty_and_residuals():
 def test_next_rho_grows_and_caps():
     assert np.isclose(admm.next_rho(1e-3, 1.3), 1.3e-3)
     assert np.isclose(_np(admm.next_rho(1.0, 2.0, rho_max=1.5)), 1.5)
+
+
+def test_growth_to_reach_takes_rho_to_its_final_value_in_the_updates_given():
+    multiplier = admm.growth_to_reach(1e-3, 5e-2, 12)
+    assert 1e-3 * multiplier ** 12 == pytest.approx(5e-2, rel=1e-12)
+    assert admm.growth_to_reach(1e-3, 5e-2, 0) == 1.0
+    assert admm.growth_to_reach(1e-3, 1e-3, 7) == 1.0

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import tfadmm
 from tests._tiny_models import dense_model
-from tfadmm.stage import StageMonitor
+from tfadmm.stage import StageMonitor, phase_multiplier, phase_updates
 
 
 def _data(rows=192, seed=0):
@@ -187,3 +187,38 @@ def test_recalibrate_bn_must_be_a_bool():
                          retrain=tfadmm.RetrainPhase(recalibrate_bn="yes"))
     assert str(info.value) == (
         "Invalid `retrain.recalibrate_bn`: expected True or False. Received: 'yes'")
+
+
+def test_rho_final_grows_rho_to_it_over_the_admm_phase():
+    keras.utils.set_random_seed(0)
+    result = tfadmm.run_stage(
+        dense_model(), {"fc*": tfadmm.Sparsity(0.8)}, _data(),
+        admm=tfadmm.ADMMPhase(epochs=2, update_every_steps=3, rho=0.01, rho_final=0.5),
+        retrain=tfadmm.RetrainPhase(epochs=1))
+    # 6 batches an epoch, 2 epochs, an update every 3 steps: 4 updates.
+    assert result.model.rho_multiplier == pytest.approx(50 ** 0.25)
+    assert float(keras.ops.convert_to_numpy(result.model.rho)) == pytest.approx(0.5, rel=1e-5)
+
+
+def test_phase_updates_count_as_the_model_does():
+    admm = tfadmm.ADMMPhase(epochs=3, updates_per_epoch=4)
+    assert phase_updates(admm, 10) == 3 * 10 // 2  # an update every 10 // 4 = 2 steps
+    assert phase_updates(admm, None) == 12
+    assert phase_updates(tfadmm.ADMMPhase(epochs=2, update_every_steps=3), 7) == 4
+    with pytest.raises(ValueError) as info:
+        phase_updates(tfadmm.ADMMPhase(update_every_steps=3, rho_final=0.1), None)
+    assert str(info.value) == (
+        "Invalid `admm.rho_final` with `admm.update_every_steps`: expected training data whose "
+        "batches an epoch are known, to count the phase's Z/U updates. Received: data of "
+        "unknown length")
+    assert phase_multiplier(admm, 10) == tfadmm.ADMMPhase().rho_multiplier
+    final = tfadmm.ADMMPhase(epochs=3, rho=1e-3, rho_final=5e-2)
+    assert 1e-3 * phase_multiplier(final, 10) ** 15 == pytest.approx(5e-2)
+
+
+def test_rho_final_below_rho_is_refused():
+    with pytest.raises(ValueError) as info:
+        tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(),
+                         admm=tfadmm.ADMMPhase(rho=0.01, rho_final=0.001))
+    assert str(info.value) == ("Invalid `admm.rho_final`: expected None or a number >= admm.rho "
+                               "(0.01). Received: 0.001")

@@ -66,3 +66,14 @@ def next_rho(rho, multiplier, rho_max=None):
     if rho_max is not None:
         rho = ops.minimum(rho, rho_max)
     return rho
+
+
+def growth_to_reach(rho, rho_final, updates):
+    """The multiplier that takes `rho` to `rho_final` in `updates` Z/U updates.
+
+    `(rho_final / rho) ** (1 / updates)`, so that `rho * multiplier ** updates ==
+    rho_final`; 1.0 when there is no update (nothing to grow).
+    """
+    if updates <= 0:
+        return 1.0
+    return float((rho_final / rho) ** (1.0 / updates))

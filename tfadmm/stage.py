@@ -32,6 +32,7 @@ from typing import Any
 
 import keras
 
+from tfadmm.admm import growth_to_reach
 from tfadmm.admm_model import (
     ADMM,
     DEFAULT_RHO,
@@ -40,6 +41,7 @@ from tfadmm.admm_model import (
     RETRAIN,
     ADMMModel,
 )
+from tfadmm.batch_count import batch_count
 from tfadmm.batchnorm import recalibrate_batchnorm
 from tfadmm.constraints.quantization import Quantize
 from tfadmm.constraints.sparsity import Sparsity, kept_count
@@ -57,8 +59,13 @@ BN_RECALIBRATION_STEPS = 200
 class ADMMPhase:
     """The ADMM phase of a stage: `tfadmm.wrap`'s penalty schedule plus epochs.
 
-    `optimizer`: an `OptimizerSpec` (made fresh for the phase, so its
-    schedule spans the phase), a Keras optimizer or an identifier.
+    `rho_final`: when given, rho grows geometrically from `rho` to `rho_final`
+    over the phase's Z/U updates, however many the phase makes (its epochs,
+    `updates_per_epoch` or `update_every_steps`, and the batches an epoch): the
+    multiplier is derived at the start of the phase (`phase_multiplier`) and
+    `rho_multiplier` is not used. A short phase then reaches the same penalty as
+    a long one. `optimizer`: an `OptimizerSpec` (made fresh for the phase, so
+    its schedule spans the phase), a Keras optimizer or an identifier.
     """
 
     epochs: int = 10
@@ -67,7 +74,41 @@ class ADMMPhase:
     rho: float = DEFAULT_RHO
     rho_multiplier: float = DEFAULT_RHO_MULTIPLIER
     rho_max: float | None = None
+    rho_final: float | None = None
     optimizer: Any = OptimizerSpec()
+
+
+def phase_updates(admm, steps):
+    """The Z/U updates an ADMM phase makes with `steps` batches an epoch.
+
+    As `ADMMModel` counts them: one every `update_every_steps` steps, or
+    `updates_per_epoch` an epoch (an interval of `steps // updates_per_epoch`).
+    `steps` None (unknown): `epochs * updates_per_epoch`.
+
+    Raises:
+        ValueError: `update_every_steps` with an unknown number of steps.
+    """
+    if admm.update_every_steps is None:
+        if steps is None:
+            return admm.epochs * admm.updates_per_epoch
+        interval = max(1, steps // admm.updates_per_epoch)
+    elif steps is None:
+        raise ValueError(
+            "Invalid `admm.rho_final` with `admm.update_every_steps`: expected training data "
+            "whose batches an epoch are known, to count the phase's Z/U updates. Received: "
+            "data of unknown length"
+        )
+    else:
+        interval = admm.update_every_steps
+    return admm.epochs * steps // interval
+
+
+def phase_multiplier(admm, steps):
+    """rho's multiplier at each Z/U update of the phase: `rho_multiplier`, or the growth
+    from `rho` to `rho_final` over `phase_updates(admm, steps)` updates."""
+    if admm.rho_final is None:
+        return admm.rho_multiplier
+    return growth_to_reach(admm.rho, admm.rho_final, phase_updates(admm, steps))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,7 +329,9 @@ class _StageRun:
         self.start_val = self.mapped_val = None
 
     def start(self, model, targets, distill, freeze):
-        wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=self.admm.rho_multiplier,
+        steps = batch_count(self.train(ADMM, 0))
+        multiplier = phase_multiplier(self.admm, steps if steps > 0 else None)
+        wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=multiplier,
                        rho_max=self.admm.rho_max, update_every_steps=self.admm.update_every_steps,
                        updates_per_epoch=self.admm.updates_per_epoch,
                        freeze=freeze, distill=distill)
@@ -390,6 +433,13 @@ def _check_phases(admm, retrain):
             raise ValueError(
                 f"Invalid `{name}.epochs`: expected an integer >= 0. Received: {epochs!r}"
             )
+    final = admm.rho_final
+    if final is not None and (isinstance(final, bool) or not isinstance(final, numbers.Real)
+                              or not final >= admm.rho):
+        raise ValueError(
+            f"Invalid `admm.rho_final`: expected None or a number >= admm.rho ({admm.rho:g}). "
+            f"Received: {final!r}"
+        )
     if not isinstance(retrain.recalibrate_bn, bool):
         raise ValueError(
             "Invalid `retrain.recalibrate_bn`: expected True or False. "

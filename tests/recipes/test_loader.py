@@ -265,3 +265,25 @@ def test_structured_target_errors():
         "x.yaml:16: stages[1].targets.conv*.filters: expected one of sparsity, n_m, filters, "
         "channels, not channels and filters. Received: 0.5",
     ]
+
+
+def test_rho_final_from_defaults_or_a_stage():
+    text = GOOD.replace("admm: {epochs: 2, rho: 1e-3}",
+                        "admm: {epochs: 2, rho: 1e-3, rho_final: 0.05}")
+    one, two = parse_recipe(text, "x.yaml").stages
+    assert one.admm.rho_final == two.admm.rho_final == 0.05
+    assert parse_recipe(GOOD, "x.yaml").stages[0].admm.rho_final is None
+
+
+def test_rho_final_errors_name_the_line_and_value():
+    both = GOOD.replace("admm: {epochs: 3, update_every_steps: 5}",
+                        "admm: {epochs: 3, rho_final: 0.05, rho_multiplier: 1.2}")
+    assert _errors(both) == [
+        "x.yaml:18: stages[1].admm.rho_final: expected rho_final or rho_multiplier, not both "
+        "(rho_final sets the growth). Received: 1.2"
+    ]
+    below = GOOD.replace("admm: {epochs: 3, update_every_steps: 5}",
+                         "admm: {epochs: 3, rho_final: 1e-4}")
+    assert _errors(below) == [
+        "x.yaml:18: stages[1].admm.rho_final: expected a number >= rho (0.001). Received: 0.0001"
+    ]

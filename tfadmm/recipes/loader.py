@@ -177,6 +177,18 @@ def _targets(reader, value, path):
     return tuple(pairs)
 
 
+def _check_rho_final(reader, admm_raw, admm):
+    """`rho_final` replaces `rho_multiplier` (one or the other) and is not below `rho`."""
+    if admm.rho_final is None or "rho_final" not in admm_raw:
+        return
+    _, path = admm_raw["rho_final"]
+    if "rho_multiplier" in admm_raw:
+        reader.fail(path, "rho_final or rho_multiplier, not both (rho_final sets the growth)",
+                    admm_raw["rho_multiplier"][0])
+    elif isinstance(admm.rho, (int, float)) and admm.rho_final < admm.rho:
+        reader.fail(path, f"a number >= rho ({admm.rho:g})", admm.rho_final)
+
+
 def _read_stage(reader, raw, index, defaults, names):
     path = ("stages", index)
     section = reader.mapping(raw, path, STAGE_KEYS, required=True)
@@ -229,8 +241,11 @@ def _read_stage(reader, raw, index, defaults, names):
         rho_multiplier=get(admm_raw, "rho_multiplier", admm_default.rho_multiplier, low=1),
         rho_max=get(admm_raw, "rho_max", admm_default.rho_max, low=0, low_open=True,
                     none_ok=True),
+        rho_final=get(admm_raw, "rho_final", admm_default.rho_final, low=0, low_open=True,
+                      none_ok=True),
         optimizer=opt("admm", admm_default.optimizer),
     )
+    _check_rho_final(reader, admm_raw, admm)
     keep_best = retrain_default.keep_best
     if "keep_best" in retrain_raw:
         keep_best = bool(reader.boolean(*retrain_raw["keep_best"]))

@@ -59,6 +59,7 @@ from tfadmm.stage import (
     compile_classifier,
     evaluate_accuracy,
     outputs_logits,
+    phase_multiplier,
     run_stage,
 )
 from tfadmm.wrapping import project, strip
@@ -502,7 +503,7 @@ def _apply_settings(model, stage, phase, steps, jit_compile):
     """A changed recipe (`--allow-changes`): the resumed phase's optimizer and rho."""
     spec = getattr(stage, phase)
     if phase == ADMM:
-        model.set_rho_schedule(spec.rho, spec.rho_multiplier, spec.rho_max)
+        model.set_rho_schedule(spec.rho, phase_multiplier(spec, steps), spec.rho_max)
     compile_classifier(model, spec.optimizer.build(spec.epochs, steps), jit_compile)
 
 

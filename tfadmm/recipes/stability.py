@@ -8,6 +8,7 @@ import keras
 
 from tfadmm.data.specs import get_spec
 from tfadmm.recipes.reader import Reader, format_path
+from tfadmm.stage import phase_multiplier, phase_updates
 
 
 def sgd_limit(momentum):
@@ -68,12 +69,13 @@ def stability_warnings(recipe, steps=None):
         phase_steps = steps or 1
         interval = (max(1, phase_steps // spec.updates_per_epoch) if per_epoch
                     else spec.update_every_steps)
-        updates = spec.epochs * phase_steps // interval
+        updates = phase_updates(spec, phase_steps)
+        multiplier = phase_multiplier(spec, phase_steps)
         optimizer = spec.optimizer.build(spec.epochs, phase_steps)
         limit = sgd_limit(spec.optimizer.momentum)
         rho = spec.rho
         for update in range(1, updates + 1):
-            rho = rho * spec.rho_multiplier
+            rho = rho * multiplier
             if spec.rho_max is not None:
                 rho = min(rho, spec.rho_max)
             rate = _learning_rate(optimizer, update * interval)
@@ -84,7 +86,8 @@ def stability_warnings(recipe, steps=None):
                     f"{rate * rho:.3g} at Z/U update {update} of {updates} (rho {rho:.3g}), "
                     f"beyond SGD's stable {limit:.3g} = 2 x (1 + momentum): expect a NaN loss; "
                     "make fewer Z/U updates (updates_per_epoch, update_every_steps), lower "
-                    f"rho_multiplier, or set rho_max <= {limit / rate:.3g}"
+                    f"{'rho_multiplier' if spec.rho_final is None else 'rho_final'}, or set "
+                    f"rho_max <= {limit / rate:.3g}"
                 )
                 break
     return warnings
