@@ -42,10 +42,11 @@ def test_command_reproduces_the_arguments():
     assert quick.out.name == "structured-quick.json"
 
 
-def test_render_states_each_models_settings_then_one_table():
+def test_render_states_the_methods_each_models_settings_then_one_table():
     text = structured.render({"resnet20": _entry()})
     lines = text.splitlines()
-    assert lines[0] == (
+    assert lines[0].startswith("tfadmm: a recipe with `filters: s` on the layers listed below")
+    assert lines[2] == (
         "- **resnet20** (`python benchmarks/structured.py --models resnet20 --take 10000`, "
         "2026-12-01): the first 10,000 Fashion-MNIST training images, seed 0, filters pruned in "
         + ", ".join(structured.TARGETS["resnet20"]) + "; dense baseline 87.46% test (12 epochs); "
