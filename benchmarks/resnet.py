@@ -70,7 +70,7 @@ ENDS = ("conv1", "fc")  # 8 bits in the quantization cells
 LEVELS = {"4-bit": {"bits": 4}, "ternary": {"ternary": True}}
 # Per-layer rates derived by tfadmm (`allocate:`) instead of `sparsities(rate)`.
 ALLOCATIONS = ("tfadmm-sensitivity", "tfadmm-global")
-METHODS = ("tfadmm", "tfadmm-bn", "tfadmm-plain", *ALLOCATIONS, "tfmot")
+METHODS = ("tfadmm", "tfadmm-bn", "tfadmm-plain", *ALLOCATIONS, "tfmot", "tfmot-global")
 PARTS = ("pruning", "quantization", "cost")
 BASELINE_EPOCHS = 15
 EXPORT_RATE = 8
@@ -133,12 +133,19 @@ def pruning_stages(method, rate):
 
 
 def pruning_cell(method, rate, args, log=print):
-    if method == "tfmot":
+    if method in ("tfmot", "tfmot-global"):
         import pruning
 
+        targets = sparsities(rate)
+        if method == "tfmot-global":  # the peer given tfadmm's global allocation at `rate`
+            import tfadmm
+
+            dense, _ = baseline(args, common.load_splits(0, take=args.take), log)
+            allocation = tfadmm.allocate(dense, rate, method="global", layers=list(PRUNED))
+            targets = {name: float(spec.sparsity) for name, spec in allocation.items()}
         record = pruning.run_tfmot(rate, budget=args.budget, seed=args.seed, take=args.take,
-                                   tag=_tag(args), model=MODEL, sparsities=sparsities(rate),
-                                   log=log)
+                                   tag=_tag(args), model=MODEL, sparsities=targets, log=log)
+        record["method"] = method
         # The peer's tf_keras copy of the baseline against Keras 3's, on the same images.
         peer_logits = np.asarray(record.pop("baseline_logits"))
         splits = common.load_splits(0, take=args.take)
@@ -407,7 +414,9 @@ def render(result):
             "`tfadmm-bn`: the same with `retrain: {recalibrate_bn: true}`; `tfadmm-plain`: "
             "the same with `distill: false`; `tfadmm-sensitivity` / `tfadmm-global`: the "
             "same recipe with each stage's per-layer rates left to tfadmm (`allocate: {rate, "
-            "method, layers}` over the same layers, computed on the validation split); `tfmot`: "
+            "method, layers}` over the same layers, computed on the validation split); "
+            "`tfmot-global`: tfmot given the per-layer rates of `tfadmm.allocate(dense, rate, "
+            "method='global')`; `tfmot`: "
             "`prune_low_magnitude` + `PolynomialDecay` over the first 2/3 of the budget, Adam "
             "1e-3 cosine, the best validation epoch after the schedule. Test accuracy "
             "(achieved rate, drop from the baseline in points).",
