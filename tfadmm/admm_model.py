@@ -37,6 +37,12 @@ DEFAULT_RHO_MULTIPLIER = 1.07
 DEFAULT_UPDATES_PER_EPOCH = 4
 
 
+def interval_for(steps, updates_per_epoch):
+    """Training steps between Z/U updates for `updates_per_epoch` updates in an epoch of
+    `steps` steps (at least 1)."""
+    return max(1, steps // updates_per_epoch)
+
+
 class _KernelRef:
     """Holds a kernel variable without Keras tracking it a second time."""
 
@@ -304,7 +310,7 @@ class ADMMModel(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
         if self.update_every_steps is None:
             steps = _steps_per_epoch(x, batch_size, kwargs)
-            self.update_interval.assign(max(1, steps // self.updates_per_epoch))
+            self.update_interval.assign(interval_for(steps, self.updates_per_epoch))
         history = super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
         if getattr(self.optimizer, "use_ema", False):
             # Keras copied the moving averages over the weights at the end of fit.

@@ -40,6 +40,7 @@ from tfadmm.admm_model import (
     DEFAULT_UPDATES_PER_EPOCH,
     RETRAIN,
     ADMMModel,
+    interval_for,
 )
 from tfadmm.batch_count import batch_count
 from tfadmm.batchnorm import recalibrate_batchnorm
@@ -78,6 +79,14 @@ class ADMMPhase:
     optimizer: Any = OptimizerSpec()
 
 
+def phase_interval(admm, steps):
+    """Training steps between the phase's Z/U updates: `update_every_steps`, or
+    `updates_per_epoch` an epoch of `steps` steps (`ADMMModel.fit`'s interval)."""
+    if admm.update_every_steps is None:
+        return interval_for(steps, admm.updates_per_epoch)
+    return admm.update_every_steps
+
+
 def phase_updates(admm, steps):
     """The Z/U updates an ADMM phase makes with `steps` batches an epoch.
 
@@ -88,19 +97,15 @@ def phase_updates(admm, steps):
     Raises:
         ValueError: `update_every_steps` with an unknown number of steps.
     """
-    if admm.update_every_steps is None:
-        if steps is None:
+    if steps is None:
+        if admm.update_every_steps is None:
             return admm.epochs * admm.updates_per_epoch
-        interval = max(1, steps // admm.updates_per_epoch)
-    elif steps is None:
         raise ValueError(
             "Invalid `admm.rho_final` with `admm.update_every_steps`: expected training data "
             "whose batches an epoch are known, to count the phase's Z/U updates. Received: "
             "data of unknown length"
         )
-    else:
-        interval = admm.update_every_steps
-    return admm.epochs * steps // interval
+    return admm.epochs * steps // phase_interval(admm, steps)
 
 
 def phase_multiplier(admm, steps):
@@ -329,8 +334,10 @@ class _StageRun:
         self.start_val = self.mapped_val = None
 
     def start(self, model, targets, distill, freeze):
-        steps = batch_count(self.train(ADMM, 0))
-        multiplier = phase_multiplier(self.admm, steps if steps > 0 else None)
+        multiplier = self.admm.rho_multiplier
+        if self.admm.rho_final is not None:  # the growth depends on the phase's length
+            steps = batch_count(self.train(ADMM, 0))
+            multiplier = phase_multiplier(self.admm, steps if steps > 0 else None)
         wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=multiplier,
                        rho_max=self.admm.rho_max, update_every_steps=self.admm.update_every_steps,
                        updates_per_epoch=self.admm.updates_per_epoch,

@@ -8,7 +8,7 @@ import keras
 
 from tfadmm.data.specs import get_spec
 from tfadmm.recipes.reader import Reader, format_path
-from tfadmm.stage import phase_multiplier, phase_updates
+from tfadmm.stage import phase_interval, phase_multiplier, phase_updates
 
 
 def sgd_limit(momentum):
@@ -67,8 +67,7 @@ def stability_warnings(recipe, steps=None):
         if not per_epoch and steps is None:
             continue
         phase_steps = steps or 1
-        interval = (max(1, phase_steps // spec.updates_per_epoch) if per_epoch
-                    else spec.update_every_steps)
+        interval = phase_interval(spec, phase_steps)
         updates = phase_updates(spec, phase_steps)
         multiplier = phase_multiplier(spec, phase_steps)
         optimizer = spec.optimizer.build(spec.epochs, phase_steps)
