@@ -222,3 +222,7 @@ def test_rho_final_below_rho_is_refused():
                          admm=tfadmm.ADMMPhase(rho=0.01, rho_final=0.001))
     assert str(info.value) == ("Invalid `admm.rho_final`: expected None or a number >= admm.rho "
                                "(0.01). Received: 0.001")
+    with pytest.raises(ValueError) as info:  # a bad rho is wrap's to name, not a TypeError
+        tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(),
+                         admm=tfadmm.ADMMPhase(rho="x", rho_final=0.1))
+    assert str(info.value) == "Invalid `rho`: expected a number > 0. Received: rho='x'"

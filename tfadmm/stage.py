@@ -334,14 +334,15 @@ class _StageRun:
         self.start_val = self.mapped_val = None
 
     def start(self, model, targets, distill, freeze):
-        multiplier = self.admm.rho_multiplier
-        if self.admm.rho_final is not None:  # the growth depends on the phase's length
-            steps = batch_count(self.train(ADMM, 0))
-            multiplier = phase_multiplier(self.admm, steps if steps > 0 else None)
-        wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=multiplier,
+        wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=self.admm.rho_multiplier,
                        rho_max=self.admm.rho_max, update_every_steps=self.admm.update_every_steps,
                        updates_per_epoch=self.admm.updates_per_epoch,
                        freeze=freeze, distill=distill)
+        if self.admm.rho_final is not None:  # the growth depends on the phase's length
+            steps = batch_count(self.train(ADMM, 0))
+            wrapped.set_rho_schedule(self.admm.rho,
+                                     phase_multiplier(self.admm, steps if steps > 0 else None),
+                                     self.admm.rho_max)
         if self.validation is not None:
             self._consider(self._start_candidate(wrapped))
         self._compile(wrapped, self.admm)
@@ -440,11 +441,12 @@ def _check_phases(admm, retrain):
             raise ValueError(
                 f"Invalid `{name}.epochs`: expected an integer >= 0. Received: {epochs!r}"
             )
-    final = admm.rho_final
+    final, rho = admm.rho_final, admm.rho
+    comparable = isinstance(rho, numbers.Real) and not isinstance(rho, bool)  # else wrap says
     if final is not None and (isinstance(final, bool) or not isinstance(final, numbers.Real)
-                              or not final >= admm.rho):
+                              or (comparable and not final >= rho)):
         raise ValueError(
-            f"Invalid `admm.rho_final`: expected None or a number >= admm.rho ({admm.rho:g}). "
+            f"Invalid `admm.rho_final`: expected None or a number >= admm.rho ({rho!r}). "
             f"Received: {final!r}"
         )
     if not isinstance(retrain.recalibrate_bn, bool):
