@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from click.testing import CliRunner
 
+from tests._interrupts import InterruptAtFit, Interrupted
 from tfadmm.recipes import load_recipe, run_recipe
 from tfadmm_cli.main import main as cli
 
@@ -69,23 +70,6 @@ def write_data(path, train=160, test=32):
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 
-class _Interrupted(Exception):
-    pass
-
-
-class _InterruptAtFit(keras.callbacks.Callback):
-    """Interrupts the run as the `n`-th `fit` (one per epoch) starts."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.fits = n, 0
-
-    def on_train_begin(self, logs=None):
-        self.fits += 1
-        if self.fits == self.n:
-            raise _Interrupted
-
-
 def _invoke(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args])
     return {"exit_code": result.exit_code, "output": result.output,
@@ -113,9 +97,9 @@ def main(directory):
     resumed_dir = directory / "resumed"
     try:  # stage 1: 1 + 1, stage 2: its second ADMM epoch
         run_recipe(load_recipe(recipe), resumed_dir, verbose=0,
-                   callbacks=[_InterruptAtFit(4)])
+                   callbacks=[InterruptAtFit(4)])
         interrupted = False
-    except _Interrupted:
+    except Interrupted:
         interrupted = True
     state = json.loads((resumed_dir / "state.json").read_text())
     resumed = _invoke("run", recipe, "--output", resumed_dir, "--resume", "--quiet")

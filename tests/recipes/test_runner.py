@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests._interrupts import InterruptAtFit, Interrupted
 from tfadmm.errors import TfadmmError
 from tfadmm.recipes import parse_recipe, run_recipe
 
@@ -128,29 +129,12 @@ def test_killed_run_resumes_to_the_same_result(finished, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-class _Interrupted(Exception):
-    pass
-
-
-class _InterruptAtFit(keras.callbacks.Callback):
-    """Interrupts the run as the `n`-th `fit` (one per epoch) starts."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.fits = n, 0
-
-    def on_train_begin(self, logs=None):
-        self.fits += 1
-        if self.fits == self.n:
-            raise _Interrupted
-
-
 def test_a_damaged_first_checkpoint_of_a_stage_restarts_the_stage(finished, tmp_path):
     reference, _, _ = finished
     _, recipe = _recipe(tmp_path)
     out = tmp_path / "out"
-    with pytest.raises(_Interrupted):  # baseline 1, stage 1: 2 + 1, stage 2: 1 ADMM epoch
-        run_recipe(recipe, out, verbose=0, callbacks=[_InterruptAtFit(6)])
+    with pytest.raises(Interrupted):  # baseline 1, stage 1: 2 + 1, stage 2: 1 ADMM epoch
+        run_recipe(recipe, out, verbose=0, callbacks=[InterruptAtFit(6)])
     state = json.loads((out / "state.json").read_text())
     assert [c["path"] for c in state["checkpoints"]] == [
         "checkpoints/0-retrain-1.keras", "checkpoints/1-admm-1.keras"]
