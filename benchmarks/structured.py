@@ -122,14 +122,14 @@ def fine_tune(model, splits, epochs, log):
 def _tflite_runner(model, batch):
     import tensorflow as tf
 
-    from tfadmm.exporting import _interpreter
+    from tfadmm.exporting import tflite_interpreter
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     path = common.CACHE / f"latency_{model.name}_{id(model)}.tflite"
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its signature
         path.write_bytes(converter.convert())
-    interpreter = _interpreter(str(path))
+    interpreter = tflite_interpreter(path)
     detail = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(detail["index"], (batch, *model.input.shape[1:]))
     interpreter.allocate_tensors()

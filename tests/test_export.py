@@ -155,6 +155,18 @@ def test_tflite_with_sparsity_keeps_the_accuracy(tmp_path):
     assert tfadmm.evaluate_tflite(tmp_path / "m.tflite", data) == 1.0
 
 
+def test_tflite_interpreter_runs_an_exported_model_like_keras(tmp_path):
+    _, plain = pruned()
+    tfadmm.export(plain, tmp_path / "m.tflite", "tflite", measure_dense=False)
+    interpreter = exporting.tflite_interpreter(tmp_path / "m.tflite")
+    interpreter.allocate_tensors()
+    x = batch((6,), rows=1)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    served = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(served, keras.ops.convert_to_numpy(plain(x)), atol=1e-5)
+
+
 def _serving_inputs(path):
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     return {name: (spec.shape.as_list(), spec.dtype.name)

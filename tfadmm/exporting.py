@@ -442,8 +442,14 @@ def _write_tflite(model, target, tmp, report, representative_data):
         f.write(converter.convert())
 
 
-def _interpreter(path):
-    """LiteRT's interpreter when installed, else `tf.lite.Interpreter` (deprecated, quiet)."""
+def tflite_interpreter(path: str | os.PathLike):
+    """A TFLite interpreter for `path`, tensors not yet allocated.
+
+    LiteRT's (`ai_edge_litert`) when installed, else `tf.lite.Interpreter`
+    (deprecated in TensorFlow, its warning silenced). `evaluate_tflite` runs
+    one; use it directly to time or inspect an exported model.
+    """
+    path = os.fspath(path)
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -464,7 +470,7 @@ def evaluate_tflite(path: str | os.PathLike, dataset: Any) -> float:
     Returns:
         The fraction of examples whose arg-max prediction equals the label.
     """
-    interpreter = _interpreter(os.fspath(path))
+    interpreter = tflite_interpreter(path)
     input_detail = interpreter.get_input_details()[0]
     output_index = interpreter.get_output_details()[0]["index"]
     correct = total = 0

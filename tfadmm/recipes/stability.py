@@ -33,10 +33,12 @@ def steps_per_epoch(recipe):
 
 
 def _learning_rate(optimizer, step):
-    rate = optimizer._learning_rate
-    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        return float(keras.ops.convert_to_numpy(rate(step)))
-    return float(keras.ops.convert_to_numpy(rate))
+    # The optimizer's config holds its rate, a number or a serialized schedule.
+    rate = optimizer.get_config()["learning_rate"]
+    if isinstance(rate, dict):
+        schedule = keras.optimizers.schedules.deserialize(rate)
+        return float(keras.ops.convert_to_numpy(schedule(step)))
+    return float(rate)
 
 
 def stability_warnings(recipe, steps=None):
