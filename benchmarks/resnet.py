@@ -255,9 +255,16 @@ def cells(args):
 
 
 def settings(args):
+    """What every cell's result depends on (the cost cell's repeats are in its record)."""
     return {"take": args.take, "budget": args.budget, "seed": args.seed,
-            "baseline_epochs": args.baseline_epochs, "cost_repeats": args.cost_repeats,
+            "baseline_epochs": args.baseline_epochs,
             **({"overrides": args.overrides} if args.overrides else {})}
+
+
+def _same_settings(recorded, args):
+    # Results written before `cost_repeats` left the settings still carry it.
+    recorded = {k: v for k, v in (recorded or {}).items() if k != "cost_repeats"}
+    return recorded == settings(args)
 
 
 def run_one(cell, args, log=print):
@@ -278,7 +285,11 @@ def _kept(path, args):
         done = json.loads(path.read_text())
     except (OSError, ValueError):  # not there, or cut short by an interrupted write
         return None
-    return done if done.get("settings") == settings(args) else None
+    if not _same_settings(done.get("settings"), args):
+        return None
+    if path.stem == "cost" and done["record"].get("repeats") != args.cost_repeats:
+        return None
+    return done
 
 
 def run_grid(args, command):
@@ -323,7 +334,7 @@ def collect(out, baseline_record, args, done):
     """The whole result: earlier parts of `out` kept, this run's on top."""
     try:
         result = json.loads(out.read_text())
-        if result.get("settings") != settings(args):
+        if not _same_settings(result.get("settings"), args):
             result = {}
     except (OSError, ValueError):
         result = {}
@@ -380,6 +391,40 @@ def render_levers(result, directory=LEVERS):
     for rate, setting, r in sorted(rows, key=lambda row: (row[0], row[1])):
         lines.append(f"| {common.fmt_rate(rate)} | {setting} | {_pct(r['val_accuracy'])} | "
                      f"{_pct(r['test_accuracy'])} |")
+    return lines
+
+
+def same_grid(a, b):
+    """Whether two results' settings differ at most by seed (older results also name the
+    cost cell's repeats)."""
+    ignore = {"seed", "cost_repeats"}
+    return ({k: v for k, v in a.items() if k not in ignore}
+            == {k: v for k, v in b.items() if k not in ignore})
+
+
+def render_seeds(result, others):
+    """The pruning cells that were also run with other seeds: each seed's test accuracy
+    and the mean, beside the main table's seed. `others`: results of `--seed N --out
+    cache/resnet-seed<N>.json` runs with the same other settings. Nothing if none."""
+    runs = [result, *sorted(others, key=lambda r: r["settings"]["seed"])]
+    seeds = [r["settings"]["seed"] for r in runs]
+    cell = {(r["settings"]["seed"], p["method"], p["target_rate"]): p
+            for r in runs for p in r.get("pruning", {}).values()}
+    again = sorted({(m, rate) for seed, m, rate in cell if seed != seeds[0]},
+                   key=lambda k: (k[1], METHODS.index(k[0])))
+    if not again:
+        return []
+    commands = [c for r in runs[1:] for c in r.get("commands", [])]
+    lines = ["", "**Seeds.** The cells also run with another seed (the same baseline and "
+             "settings; " + "; ".join(f"`{c}`" for c in commands) + "). Test accuracy:", "",
+             "| rate | method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+             "|--:|---|" + "--:|" * (len(seeds) + 1)]
+    for method, rate in again:
+        values = [cell.get((s, method, rate)) for s in seeds]
+        found = [v["test_accuracy"] for v in values if v is not None]
+        lines.append(f"| {common.fmt_rate(rate)} | {method} | "
+                     + " | ".join(_pct(v and v["test_accuracy"]) for v in values)
+                     + f" | {_pct(sum(found) / len(found))} |")
     return lines
 
 

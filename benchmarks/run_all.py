@@ -417,7 +417,13 @@ def resnet_section(args):
         log(f"resnet: no {path.name}, earlier text kept")
         return None
     result = json.loads(path.read_text())
-    return "\n".join([resnet.render(result), *resnet.render_levers(result)])
+    # Other seeds' runs of the same grid: `resnet.py --seed N --out cache/resnet-seedN.json`.
+    others = [json.loads(p.read_text()) for p in sorted(common.CACHE.glob("resnet-seed*.json"))]
+    others = [o for o in others
+              if resnet.same_grid(o["settings"], result["settings"])
+              and o["settings"]["seed"] != result["settings"]["seed"]]
+    return "\n".join([resnet.render(result), *resnet.render_seeds(result, others),
+                      *resnet.render_levers(result)])
 
 
 # -- Keras backends --------------------------------------------------------------

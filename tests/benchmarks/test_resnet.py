@@ -120,3 +120,46 @@ def test_allocation_methods_leave_the_per_layer_rates_to_tfadmm():
     hand = resnet.pruning_stages("tfadmm", 8)
     assert [name for name, _ in hand] == ["prune-4x", "prune-8x"]
     assert hand[1][1] == {n: {"sparsity": float(s)} for n, s in resnet.sparsities(8).items()}
+
+
+def _run(seed, cells, take=10000):
+    return {"settings": {"take": take, "budget": 10, "seed": seed, "baseline_epochs": 12,
+                         "cost_repeats": 2},
+            "commands": [f"python benchmarks/resnet.py --seed {seed}"],
+            "pruning": {f"{m}-{r:g}x": _record(m, r, a) for m, r, a in cells}}
+
+
+def test_render_seeds_gives_each_seed_and_the_mean_of_the_cells_run_again():
+    main = _run(0, [("tfadmm", 4.0, 0.88), ("tfmot", 4.0, 0.90), ("tfmot", 8.0, 0.86)])
+    second = _run(1, [("tfmot", 4.0, 0.89), ("tfmot", 8.0, 0.87), ("tfadmm-global", 8.0, 0.85)])
+    lines = resnet.render_seeds(main, [second])
+    assert "`python benchmarks/resnet.py --seed 1`" in lines[1]
+    assert lines[3:] == [
+        "| rate | method | seed 0 | seed 1 | mean |",
+        "|--:|---|--:|--:|--:|",
+        "| 4x | tfmot | 90.00% | 89.00% | 89.50% |",
+        "| 8x | tfadmm-global | - | 85.00% | 85.00% |",
+        "| 8x | tfmot | 86.00% | 87.00% | 86.50% |",
+    ]
+    assert resnet.render_seeds(main, []) == []
+
+
+def test_same_grid_ignores_only_the_seed_and_the_cost_repeats():
+    a, b = _run(0, [])["settings"], _run(1, [])["settings"]
+    assert resnet.same_grid(a, {**b, "cost_repeats": 5})
+    assert not resnet.same_grid(a, _run(1, [], take=20000)["settings"])
+
+
+def test_a_cost_rerun_with_more_repeats_keeps_the_other_cells(tmp_path):
+    args = resnet.parse_args(["--take", "10000", "--budget", "10", "--baseline-epochs", "12",
+                              "--cost-repeats", "5"])
+    old = {"take": 10000, "budget": 10, "seed": 0, "baseline_epochs": 12, "cost_repeats": 2}
+    pruned = tmp_path / "pruning-tfmot-8x.json"
+    pruned.write_text(json.dumps({"settings": old, "record": {}}))
+    cost = tmp_path / "cost.json"
+    cost.write_text(json.dumps({"settings": old, "record": {"repeats": 2}}))
+    assert resnet._kept(pruned, args) is not None
+    assert resnet._kept(cost, args) is None
+    cost.write_text(json.dumps({"settings": resnet.settings(args), "record": {"repeats": 5}}))
+    assert resnet._kept(cost, args) is not None
+    assert resnet._kept(pruned, resnet.parse_args(["--take", "20000"])) is None
