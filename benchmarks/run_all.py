@@ -291,8 +291,9 @@ def render_allocation(records, baseline, args):
         "ways: `hand` is ECCV 2018's proportions scaled to the rate (`tfadmm-plain` above); "
         "the others give each stage only `allocate: {rate, method, layers: [conv1, conv2, fc1, "
         "fc2]}`, computed by tfadmm on the validation split when the stage starts. Seeds "
-        f"{', '.join(map(str, seeds)) or '-'}, each rate showing only the seeds every method "
-        "there ran; kept: each layer's non-zero share at the end (first seed).",
+        f"{', '.join(map(str, seeds)) or '-'}: the mean (each seed in brackets) over the seeds "
+        "the methods with the most seeds at that rate all ran; a method with fewer is named "
+        "with its own; kept: each layer's non-zero share at the end (first seed).",
         "",
         "| rate | allocation | test accuracy | drop (pp) | validation | achieved rate | "
         "kept conv1 / conv2 / fc1 / fc2 |",
@@ -302,10 +303,16 @@ def render_allocation(records, baseline, args):
         ran = [set(cells[rate, m]) for m in methods if (rate, m) in cells]
         if len(ran) < 2:  # the hand proportions alone: nothing to compare
             continue
-        common_seeds = sorted(set.intersection(*ran))
+        # The seeds every method with the most seeds ran; a method with fewer shows its own,
+        # named beside it.
+        most = max(map(len, ran))
+        common_seeds = sorted(set.intersection(*[s for s in ran if len(s) == most]))
         for method in methods:
             ran_here = cells.get((rate, method), {})
             rs = [ran_here[s] for s in common_seeds if s in ran_here]
+            fewer = len(rs) < len(common_seeds)
+            if fewer:
+                rs = [ran_here[s] for s in sorted(ran_here)]
             if not rs:
                 continue
             tests = [r["test_accuracy"] for r in rs]
@@ -315,6 +322,8 @@ def render_allocation(records, baseline, args):
                 kept = common.kept_shares(keras.models.load_model(rs[0]["model"]))  # older cells
             kept = " / ".join(f"{kept[n]:.2%}" for n in common.LAYERS) if kept else "-"
             name = "hand" if method == "tfadmm-plain" else method.removeprefix("tfadmm-")
+            if fewer:
+                name += f" (seed {', '.join(str(r['seed']) for r in rs)} only)"
             lines.append(
                 f"| {common.fmt_rate(rate)} | {name} | {_mean(tests):.2%}{each} | "
                 f"{100 * (base - _mean(tests)):.2f} | "

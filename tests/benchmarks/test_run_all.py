@@ -37,3 +37,28 @@ def test_render_longer_puts_each_long_cell_under_its_short_one(tmp_path):
 
 def test_render_longer_is_empty_without_its_file(tmp_path):
     assert run_all.render_longer({}, 0.91, tmp_path / "absent.json") == []
+
+
+def test_render_allocation_means_the_common_seeds_and_names_a_method_with_fewer():
+    kept = {"kept": {"conv1": 1.0, "conv2": 0.5, "fc1": 0.01, "fc2": 0.2}}
+    records = [
+        {**_record(40, 30, 0.90, "tfadmm-plain", 0), **kept},
+        {**_record(40, 30, 0.92, "tfadmm-plain", 1), **kept},
+        {**_record(40, 30, 0.91, "tfadmm-global", 0), **kept},
+        {**_record(40, 30, 0.93, "tfadmm-global", 1), **kept},
+        {**_record(40, 30, 0.85, "tfadmm-uniform", 0), **kept},
+    ]
+
+    class Args:
+        budget = 30
+
+    lines = run_all.render_allocation(records, {"test_accuracy": 0.95}, Args).splitlines()
+
+    assert lines[-3:] == [
+        "| 40x | hand | 91.00% (90.00% / 92.00%) | 4.00 | 91.10% | 40.0x | "
+        "100.00% / 50.00% / 1.00% / 20.00% |",
+        "| 40x | uniform (seed 0 only) | 85.00% | 10.00 | 85.10% | 40.0x | "
+        "100.00% / 50.00% / 1.00% / 20.00% |",
+        "| 40x | global | 92.00% (91.00% / 93.00%) | 3.00 | 92.10% | 40.0x | "
+        "100.00% / 50.00% / 1.00% / 20.00% |",
+    ]
