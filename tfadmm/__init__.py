@@ -26,6 +26,7 @@ from tfadmm.distillation import Distill
 from tfadmm.exporting import evaluate_tflite, export
 from tfadmm.kernel_state import KernelState
 from tfadmm.optimizer_spec import OptimizerSpec
+from tfadmm.quantization_order import QuantizationSensitivity, quantization_sensitivity
 from tfadmm.report import CompressionReport, build_report
 from tfadmm.stage import ADMMPhase, RetrainPhase, StageResult, auto_distill, run_stage
 from tfadmm.version import __version__
@@ -46,6 +47,7 @@ __all__ = [
     "NMSparsity",
     "OptimizerSpec",
     "PowerOfTwo",
+    "QuantizationSensitivity",
     "Quantize",
     "RetrainPhase",
     "SensitivityCurves",
@@ -65,6 +67,7 @@ __all__ = [
     "models",
     "plan_allocation",
     "project",
+    "quantization_sensitivity",
     "recalibrate_batchnorm",
     "run_stage",
     "sensitivity_curves",

@@ -27,10 +27,9 @@ import time
 import keras
 import numpy as np
 
-from tfadmm.batch_count import INFINITE, batch_count, is_dataset
 from tfadmm.compressible import find_compressible_layers
 from tfadmm.constraints.sparsity import Sparsity, kept_count, project_sparsity
-from tfadmm.stage import outputs_logits
+from tfadmm.held_out import as_batches, loss_and_accuracy
 
 METHODS = ("uniform", "global", "sensitivity")
 DEFAULT_METHOD = "sensitivity"
@@ -38,7 +37,6 @@ DEFAULT_METHOD = "sensitivity"
 DEFAULT_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999)
 RATE_TOLERANCE = 0.01  # the allocation meets `rate` within 1 %
 GLOBAL_FLOOR = 0.1  # `global`: a layer keeps at least this share of its uniform allocation
-BATCH_SIZE = 256  # `(x, y)` arrays are fed in batches of this size
 
 
 def kept_weights(size, sparsity):
@@ -224,9 +222,9 @@ def sensitivity_curves(model, data, *, layers=None, grid=DEFAULT_GRID, on_progre
     """
     chosen = select_layers(model, layers)
     grid = _check_grid(grid)
-    batches = _batches(data)
+    batches = as_batches(data)
     start = time.perf_counter()
-    base = _evaluate(model, batches)
+    base = loss_and_accuracy(model, batches)
     loss, accuracy = {}, {}
     for number, (name, kernels) in enumerate(chosen.items(), 1):
         originals = {k: keras.ops.convert_to_numpy(v) for k, v in kernels.items()}
@@ -240,7 +238,7 @@ def sensitivity_curves(model, data, *, layers=None, grid=DEFAULT_GRID, on_progre
                     continue
                 for k, variable in kernels.items():
                     variable.assign(project_sparsity(originals[k], s).values)
-                points.append(_evaluate(model, batches))
+                points.append(loss_and_accuracy(model, batches))
         finally:
             for k, variable in kernels.items():
                 variable.assign(originals[k])
@@ -459,41 +457,3 @@ def _check_grid(grid):
         raise ValueError("Invalid `grid`: expected a non-empty list of sparsities in (0, 1). "
                          f"Received: grid={grid!r}")
     return tuple(sorted(set(float(s) for s in values)))
-
-
-def _batches(data):
-    """`data` as a list of `(x, y)` numpy batches."""
-    if data is None:
-        raise ValueError("Invalid `data`: expected a tf.data dataset of (x, y) batches or "
-                         "(x, y) arrays. Received: data=None")
-    if isinstance(data, (tuple, list)) and len(data) == 2 and hasattr(data[0], "shape"):
-        x, y = np.asarray(data[0]), np.asarray(data[1])
-        batches = [(x[i:i + BATCH_SIZE], y[i:i + BATCH_SIZE]) for i in range(0, len(x),
-                                                                          BATCH_SIZE)]
-    else:
-        if not is_dataset(data) or batch_count(data) == INFINITE:
-            raise ValueError("Invalid `data`: expected a finite tf.data dataset or PyDataset "
-                             f"of (x, y) batches, or (x, y) arrays. Received: {data!r}")
-        batches = [(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y))
-                   for x, y in data]
-    if not batches or not sum(len(y) for _, y in batches):
-        raise ValueError(f"Invalid `data`: expected at least one example. Received: {data!r}")
-    return batches
-
-
-def _evaluate(model, batches):
-    """`(mean cross-entropy, accuracy)` of `model` on `batches`."""
-    from_logits = outputs_logits(model)
-    total_loss, correct, count = 0.0, 0, 0
-    for x, y in batches:
-        out = np.asarray(model.predict_on_batch(x), dtype=np.float64)
-        labels = np.argmax(y, axis=-1) if y.ndim == out.ndim else y.reshape(-1).astype(int)
-        if from_logits:
-            out = out - out.max(axis=-1, keepdims=True)
-            log_p = out - np.log(np.exp(out).sum(axis=-1, keepdims=True))
-        else:
-            log_p = np.log(np.clip(out, 1e-7, 1.0))
-        total_loss -= float(log_p[np.arange(len(labels)), labels].sum())
-        correct += int((out.argmax(axis=-1) == labels).sum())
-        count += len(labels)
-    return total_loss / count, correct / count
