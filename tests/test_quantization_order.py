@@ -36,7 +36,7 @@ def test_each_layer_is_measured_quantized_alone_and_the_model_is_left_as_it_was(
 
     result = tfadmm.quantization_sensitivity(model, binary, data)
 
-    for got, want in zip(model.get_weights(), before):
+    for got, want in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(got, want)
     assert (result.base_loss, result.base_accuracy) == loss_and_accuracy(model, as_batches(data))
     assert list(result.loss) == ["conv1", "fc1", "fc2"]

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import tfadmm
 from tests._tiny_models import dense_model
-from tfadmm.stage import StageMonitor, phase_multiplier, phase_updates
+from tfadmm.stage import StageMonitor, outputs_logits, phase_multiplier, phase_updates
 
 
 def _data(rows=192, seed=0):
@@ -226,3 +226,14 @@ def test_rho_final_below_rho_is_refused():
         tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(),
                          admm=tfadmm.ADMMPhase(rho="x", rho_final=0.1))
     assert str(info.value) == "Invalid `rho`: expected a number > 0. Received: rho='x'"
+
+
+@pytest.mark.parametrize("ending, logits", [
+    ([keras.layers.Dense(3)], True),
+    ([keras.layers.Dense(3, activation="softmax")], False),
+    ([keras.layers.Dense(3), keras.layers.Activation("softmax")], False),
+    ([keras.layers.Dense(3), keras.layers.Softmax()], False),
+])
+def test_outputs_logits_knows_every_way_a_model_ends_in_softmax(ending, logits):
+    model = keras.Sequential([keras.Input((4,)), *ending])
+    assert outputs_logits(model) is logits

@@ -215,10 +215,13 @@ def compile_classifier(model, optimizer, jit_compile="auto"):
 
 
 def outputs_logits(model):
-    """Whether `model` outputs logits (its last layer is no softmax)."""
+    """Whether `model` outputs logits (its last layer is no softmax: neither a layer with
+    `activation="softmax"` nor a `keras.layers.Softmax`)."""
     inner = getattr(model, "model", model)
     layers = getattr(inner, "layers", None)
     last = layers[-1] if layers else None
+    if isinstance(last, keras.layers.Softmax):
+        return False
     return getattr(last, "activation", None) is not keras.activations.softmax
 
 
