@@ -377,8 +377,10 @@ def render_levers(result, directory=LEVERS):
     for path in sorted(directory.glob("*.json")):
         done = json.loads(path.read_text())
         overrides = done["settings"].get("overrides", [])
+        seed = done["settings"]["seed"]
         commands += done.get("commands", [])
-        rows += [(r["target_rate"], ", ".join([r["method"], *overrides]), r)
+        rows += [(r["target_rate"],
+                  ", ".join([r["method"], *overrides, *([f"seed {seed}"] if seed else [])]), r)
                  for r in done.get("pruning", {}).values()]
     if not rows:
         return []

@@ -90,10 +90,13 @@ def test_quick_run_end_to_end(tmp_path):
 
 
 def test_render_levers_lists_each_setting_beside_the_tables_tfadmm_cells(tmp_path):
-    lever = {"settings": {"overrides": ["defaults.admm.rho_multiplier=1.3"]},
+    lever = {"settings": {"overrides": ["defaults.admm.rho_multiplier=1.3"], "seed": 0},
              "commands": ["python benchmarks/resnet.py --set defaults.admm.rho_multiplier=1.3"],
              "pruning": {"tfadmm-8x": _record("tfadmm", 8.0, 0.87)}}
     (tmp_path / "rho13.json").write_text(json.dumps(lever))
+    again = {**lever, "settings": {**lever["settings"], "seed": 1}, "commands": [],
+             "pruning": {"tfadmm-8x": _record("tfadmm", 8.0, 0.86)}}
+    (tmp_path / "rho13-seed1.json").write_text(json.dumps(again))
     result = {"pruning": {f"{m}-{r:g}x": _record(m, r, 0.85)
                           for m in ("tfadmm", "tfmot") for r in (4.0, 8.0)}}
 
@@ -101,8 +104,11 @@ def test_render_levers_lists_each_setting_beside_the_tables_tfadmm_cells(tmp_pat
 
     assert lines[1] == ("Settings tried (`python benchmarks/resnet.py --set "
                         "defaults.admm.rho_multiplier=1.3`):")
-    assert lines[-2:] == ["| 8x | tfadmm (table above) | 85.00% | 85.00% |",
-                          "| 8x | tfadmm, defaults.admm.rho_multiplier=1.3 | 87.00% | 87.00% |"]
+    assert lines[-3:] == [
+        "| 8x | tfadmm (table above) | 85.00% | 85.00% |",
+        "| 8x | tfadmm, defaults.admm.rho_multiplier=1.3 | 87.00% | 87.00% |",
+        "| 8x | tfadmm, defaults.admm.rho_multiplier=1.3, seed 1 | 86.00% | 86.00% |",
+    ]
 
 
 def test_render_levers_is_empty_without_results(tmp_path):
