@@ -59,3 +59,23 @@ def dropout_mlp():
         ],
         name="dropout_mlp",
     )
+
+
+def small_classifier():
+    """conv1 / fc1 / fc2 on 8x8x1 inputs, 4 classes (the analyses' tests)."""
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv1"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu", name="fc1"),
+            keras.layers.Dense(4, name="fc2"),
+        ],
+        name="small",
+    )
+
+
+def classifier_data(rows=64):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(rows, 8, 8, 1)).astype("float32"), rng.integers(0, 4, rows)

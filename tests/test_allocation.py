@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tfadmm
+from tests._tiny_models import classifier_data, small_classifier
 from tfadmm.allocation import (
     SensitivityCurves,
     _lower_hull,
@@ -17,24 +18,7 @@ from tfadmm.allocation import (
 )
 from tfadmm.constraints import project_sparsity
 
-
-def _model():
-    keras.utils.set_random_seed(0)
-    return keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu", name="conv1"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu", name="fc1"),
-            keras.layers.Dense(4, name="fc2"),
-        ],
-        name="small",
-    )
-
-
-def _data(rows=64):
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(rows, 8, 8, 1)).astype("float32"), rng.integers(0, 4, rows)
+_model, _data = small_classifier, classifier_data
 
 
 def _sizes(model):

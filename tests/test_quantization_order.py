@@ -3,26 +3,10 @@ import numpy as np
 import pytest
 
 import tfadmm
+from tests._tiny_models import classifier_data, small_classifier
 from tfadmm.held_out import as_batches, loss_and_accuracy
 
-
-def _model():
-    keras.utils.set_random_seed(0)
-    return keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(8, 3, activation="relu", name="conv1"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu", name="fc1"),
-            keras.layers.Dense(4, name="fc2"),
-        ],
-        name="small",
-    )
-
-
-def _data(rows=64):
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(rows, 8, 8, 1)).astype("float32"), rng.integers(0, 4, rows)
+_model, _data = small_classifier, classifier_data
 
 
 def _weights(model):
