@@ -2,7 +2,10 @@
 
 The dense baseline is trained once and cached in `benchmarks/cache/` (git-ignored):
 `baseline.keras`, `baseline.npz` (the weights by layer name, for the tfmot side,
-which runs in its own virtualenv) and `baseline.json` (its accuracies).
+which runs in its own virtualenv) and `baseline.json` (its accuracies). The records
+that RESULTS.md is rendered from (small JSON files, one per finished cell) go to
+`benchmarks/results/` instead, which git keeps: a fresh clone renders RESULTS.md again
+without rerunning a cell (`records`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ ECCV_KEPT = {"conv1": 0.20, "conv2": 0.08, "fc1": 0.009, "fc2": 0.07}
 BATCH_SIZE = 128
 VALIDATION_SPLIT = 0.1
 BASELINE_EPOCHS = 15
+
+
+def records(name, quick=False):
+    """Where a benchmark's records named `name` go: `results/` (kept in git), or `cache/` for
+    `--quick` smoke runs, whose figures nothing renders into RESULTS.md."""
+    return (CACHE if quick else RESULTS_DIR) / name
 
 
 def layer_sparsities(rate, kept=ECCV_KEPT, sizes=LAYER_SIZES):

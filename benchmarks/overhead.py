@@ -13,8 +13,12 @@ TensorFlow), each with its three models warmed up; epochs are interleaved across
 backends and phases, so that machine noise hits every ratio alike. The table goes
 to `benchmarks/results/overhead_backends.json`, which `run_all.py` renders.
 
+With `--model resnet20`, (1) on ResNet-20 with batch norm (28x28x1 inputs), every block conv
+and `fc` at 87.5 % sparsity (8x), written to `benchmarks/results/overhead-resnet20.md`.
+
 Usage:
     python benchmarks/overhead.py [--repeats 3] [--take N] [--out benchmarks/results/overhead.md]
+    python benchmarks/overhead.py --model resnet20 --take 10000 --repeats 7
     python benchmarks/overhead.py --backends tensorflow jax [--repeats 5] [--take N]
 """
 
@@ -43,6 +47,14 @@ BACKENDS_JSON = HERE / "results" / "overhead_backends.json"
 PHASES = ("plain fit", "ADMM phase", "masked retraining")
 
 PRUNE_10X = {"conv1": 0.5, "conv2": 0.8, "fc1": 0.912, "fc2": 0.6}
+# ResNet-20's 18 block convs and its classifier at 8x (`conv1`, the stem, stays dense).
+PRUNE_RESNET20_8X = {"conv*_block*_conv": 0.875, "fc": 0.875}
+# `--model`: (builder, targets, what the output file's heading says).
+MODELS = {
+    "lenet5": (lambda: models.get("lenet5"), PRUNE_10X, "LeNet-5"),
+    "resnet20": (lambda: models.get("resnet20", input_shape=(28, 28, 1)), PRUNE_RESNET20_8X,
+                 "ResNet-20 (block convs and fc at 8x)"),
+}
 
 
 def _compiled(model):
@@ -188,7 +200,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--take", type=int, default=None, help="training examples (default: all)")
-    parser.add_argument("--out", default="benchmarks/results/overhead.md")
+    parser.add_argument("--model", choices=tuple(MODELS), default="lenet5")
+    parser.add_argument("--out", default=None,
+                        help="default: benchmarks/results/overhead.md (lenet5), "
+                             "overhead-<model>.md otherwise")
     parser.add_argument("--backends", nargs="+", choices=("tensorflow", "jax"),
                         help="measure the epoch ratios on these Keras backends side by side")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -205,7 +220,8 @@ def main():
         return
 
     splits = data.load("fashion_mnist", batch_size=128, take=args.take, augment=False)
-    costs = epoch_costs(splits.train, args.repeats)
+    build, targets, described = MODELS[args.model]
+    costs = epoch_costs(splits.train, args.repeats, build=build, targets=targets)
     lenet_weights, lenet_update = update_seconds(models.get("lenet5"))
     resnet = keras.applications.ResNet50(weights=None)
     resnet_weights, resnet_update = update_seconds(resnet, repeats=2)
@@ -224,12 +240,16 @@ def main():
     table = "\n".join(lines)
     print(table)
     print(f"\nADMM epoch / plain epoch: {costs['ADMM phase'] / plain:.3f}x (target <= 1.10x)")
-    out = pathlib.Path(args.out)
+    default = "overhead.md" if args.model == "lenet5" else f"overhead-{args.model}.md"
+    out = pathlib.Path(args.out) if args.out else HERE / "results" / default
     out.parent.mkdir(parents=True, exist_ok=True)
+    flags = "".join([f" --model {args.model}" if args.model != "lenet5" else "",
+                     f" --take {args.take}" if args.take else "", f" --repeats {args.repeats}"])
     out.write_text(
-        "# ADMM overhead\n\nMade by `python benchmarks/overhead.py"
-        f"{f' --take {args.take}' if args.take else ''}` (medians of {args.repeats} "
-        f"interleaved epochs, LeNet-5, Fashion-MNIST, batch 128).\n\n{table}\n",
+        f"# ADMM overhead\n\nMade by `python benchmarks/overhead.py{flags}` (medians of "
+        f"{args.repeats} interleaved epochs after a warm-up each, {described}, Fashion-MNIST"
+        f"{f' (first {args.take:,} training images)' if args.take else ''}, batch 128, "
+        f"on {os.cpu_count()} CPU cores).\n\n{table}\n",
         encoding="utf-8",
     )
 

@@ -162,9 +162,9 @@ def parse_args(argv=None):
     parser.add_argument("--take", type=int, default=None, help="training images")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="recipe override for tfadmm cells, as tfadmm run")
-    parser.add_argument("--out", type=pathlib.Path, default=common.CACHE / "pruning.json")
+    parser.add_argument("--out", type=pathlib.Path, default=common.records("pruning.json"))
     parser.add_argument("--kept-only", action="store_true",
-                        help="collect the finished cells (cache/pruning-parts), run none")
+                        help="collect the finished cells (results/pruning-parts), run none")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cells run side by side, one process each")
     args = parser.parse_args(argv)

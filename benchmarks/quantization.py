@@ -192,7 +192,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="6,000 images, budget 2")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="a recipe override, as `tfadmm run --set`")
-    parser.add_argument("--out", type=pathlib.Path, default=common.CACHE / "quantization.json")
+    parser.add_argument("--out", type=pathlib.Path, default=common.records("quantization.json"))
     args = parser.parse_args(argv)
     if args.quick:
         args.take, args.budget = args.take or 6000, 2

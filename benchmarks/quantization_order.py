@@ -6,7 +6,7 @@ set, and the layers ranked from the least to the most sensitive: the order in
 which progressive stages should quantize them. The paper quantizes the middle
 layers first and conv1 and fc2 last; this says whether the measurement agrees.
 
-    python benchmarks/quantization_order.py        # writes cache/quantization-order.json
+    python benchmarks/quantization_order.py        # writes results/quantization-order.json
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def render(result, command):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=pathlib.Path,
-                        default=common.CACHE / "quantization-order.json")
+                        default=common.records("quantization-order.json"))
     args = parser.parse_args(argv)
     command = "python benchmarks/quantization_order.py" + (
         "" if argv is None and len(sys.argv) == 1 else " " + " ".join(argv or sys.argv[1:]))

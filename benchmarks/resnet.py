@@ -28,7 +28,7 @@ The first conv `conv1` stays dense and `fc` is pruned lighter, as in
   TFLite model's outputs checked against Keras'.
 
 No choice reads the test set. Each cell runs in its own process (`--jobs` at a time) and
-leaves its record in `cache/<out stem>-parts/`; a rerun with the same settings keeps the
+leaves its record in `results/<out stem>-parts/`; a rerun with the same settings keeps the
 finished cells. `render(result)` gives the RESULTS.md section (run_all.py).
 
     # The full grid (20,000 images, budget 10, rates 4 8 16); the cost part alone, so that
@@ -364,8 +364,8 @@ def _pct(value):
 
 
 # Each file: a `resnet.py --only pruning ... --set <override> --out
-# benchmarks/cache/levers-resnet/<name>.json` result, one setting changed.
-LEVERS = common.CACHE / "levers-resnet"
+# benchmarks/results/levers-resnet/<name>.json` result, one setting changed.
+LEVERS = common.records("levers-resnet")
 
 
 def render_levers(result, directory=LEVERS):
@@ -407,7 +407,7 @@ def same_grid(a, b):
 def render_seeds(result, others):
     """The pruning cells that were also run with other seeds: each seed's test accuracy
     and the mean, beside the main table's seed. `others`: results of `--seed N --out
-    cache/resnet-seed<N>.json` runs with the same other settings. Nothing if none."""
+    results/resnet-seed<N>.json` runs with the same other settings. Nothing if none."""
     runs = [result, *sorted(others, key=lambda r: r["settings"]["seed"])]
     seeds = [r["settings"]["seed"] for r in runs]
     cell = {(r["settings"]["seed"], p["method"], p["target_rate"]): p
@@ -570,14 +570,15 @@ def parse_args(argv=None):
     parser.add_argument("--kept-only", action="store_true",
                         help="collect the finished cells, run none")
     parser.add_argument("--out", type=pathlib.Path, default=None,
-                        help="default: cache/resnet.json (--quick: cache/resnet-quick.json)")
+                        help="default: results/resnet.json (--quick: cache/resnet-quick.json)")
     parser.add_argument("--cell", nargs="+", help=argparse.SUPPRESS)  # one cell, in-process
     args = parser.parse_args(argv)
     if args.quick:
         given = sys.argv[1:] if argv is None else argv
         args.take = args.take if "--take" in given else 2000
         args.budget, args.rates, args.baseline_epochs, args.cost_repeats = 2, [8], 2, 1
-    args.out = args.out or common.CACHE / ("resnet-quick.json" if args.quick else "resnet.json")
+    args.out = args.out or common.records(
+        "resnet-quick.json" if args.quick else "resnet.json", quick=args.quick)
     return args
 
 

@@ -5,8 +5,8 @@
 
 Each section can be skipped (`--skip pruning quantization cost export allocation structured
 resnet backends`); a skipped section keeps the text it had in RESULTS.md. Pruning records are also
-kept in `benchmarks/cache/pruning.json`, and each finished pruning cell in
-`benchmarks/cache/pruning-parts/`: a rerun with the same settings keeps those
+kept in `benchmarks/results/pruning.json`, and each finished pruning cell in
+`benchmarks/results/pruning-parts/` (kept in git): a rerun with the same settings keeps those
 cells, so an interrupted full run resumes where it stopped.
 """
 
@@ -176,14 +176,14 @@ def render_pruning(records, baseline, args):
     return "\n".join(lines + render_levers(cells) + render_longer(cells, base))
 
 
-# Each file: `pruning.py --out benchmarks/cache/levers/<name>.json` with one setting changed.
-LEVERS = common.CACHE / "levers"
+# Each file: `pruning.py --out benchmarks/results/levers/<name>.json` with one setting changed.
+LEVERS = common.records("levers")
 
 
 def render_levers(cells):
     """The settings tried before the defaults were chosen, beside the defaults' own cells.
 
-    Reads `cache/levers/*.json` (each a `pruning.py` run with its `--set` overrides and
+    Reads `results/levers/*.json` (each a `pruning.py` run with its `--set` overrides and
     methods); nothing when there are none. The choice read the validation column only.
     """
     rows = []
@@ -201,7 +201,7 @@ def render_levers(cells):
                 rows.append((rate, seed, f"{method} (table above)", record))
     lines = [
         "", "Settings tried on the way to the default (`python benchmarks/pruning.py --methods "
-        "<method> --set <override> --out benchmarks/cache/levers/<name>.json`; the choice read "
+        "<method> --set <override> --out benchmarks/results/levers/<name>.json`; the choice read "
         "the validation column only):", "",
         "| rate | seed | setting | validation | test |", "|--:|--:|---|--:|--:|",
     ]
@@ -211,8 +211,8 @@ def render_levers(cells):
     return lines
 
 
-# `pruning.py --budget 160 --out benchmarks/cache/pruning-long.json`: 40 + 40 epochs a stage.
-LONGER = common.CACHE / "pruning-long.json"
+# `pruning.py --budget 160 --out benchmarks/results/pruning-long.json`: 40 + 40 epochs a stage.
+LONGER = common.records("pruning-long.json")
 
 
 def render_longer(cells, base, path=LONGER):
@@ -232,7 +232,7 @@ def render_longer(cells, base, path=LONGER):
         "", f"A longer budget, the paper's {per_stage} ADMM + {per_stage} retraining epochs a "
         f"stage ({budget} epochs a cell; `python benchmarks/pruning.py --rates "
         f"{listed('target_rate', '{:g}')} --seeds {listed('seed')} --methods "
-        f"{listed('method')} --budget {budget} --out benchmarks/cache/pruning-long.json`), "
+        f"{listed('method')} --budget {budget} --out benchmarks/results/pruning-long.json`), "
         "beside the same cell at the table's budget:", "",
         "| rate | method | seed | budget | test accuracy | drop (pp) | validation | "
         "achieved rate | time (s) |",
@@ -417,17 +417,18 @@ def resnet_section(args):
     """Rendered from `benchmarks/resnet.py`'s output; None (keep the earlier text) if none.
 
     run_all never runs that grid (hours on 2 CPU cores): `resnet.py` writes
-    `cache/resnet.json` (`--quick`: `cache/resnet-quick.json`), and this renders it.
+    `results/resnet.json` (`--quick`: `cache/resnet-quick.json`), and this renders it.
     """
     import resnet
 
-    path = common.CACHE / ("resnet-quick.json" if args.quick else "resnet.json")
+    path = common.records("resnet-quick.json" if args.quick else "resnet.json", args.quick)
     if not path.exists():
         log(f"resnet: no {path.name}, earlier text kept")
         return None
     result = json.loads(path.read_text())
-    # Other seeds' runs of the same grid: `resnet.py --seed N --out cache/resnet-seedN.json`.
-    others = [json.loads(p.read_text()) for p in sorted(common.CACHE.glob("resnet-seed*.json"))]
+    # Other seeds' runs of the same grid: `resnet.py --seed N --out results/resnet-seedN.json`.
+    others = [json.loads(p.read_text())
+              for p in sorted(common.RESULTS_DIR.glob("resnet-seed*.json"))]
     others = [o for o in others
               if resnet.same_grid(o["settings"], result["settings"])
               and o["settings"]["seed"] != result["settings"]["seed"]]
@@ -465,12 +466,13 @@ def structured_section(args):
     """Rendered from `benchmarks/structured.py`'s output; None (keep the earlier text) if none.
 
     run_all never runs it (hours on 2 CPU cores; its latencies want a quiet machine):
-    `structured.py` keeps each model's cells in `cache/structured.json` (`--quick`:
+    `structured.py` keeps each model's cells in `results/structured.json` (`--quick`:
     `cache/structured-quick.json`), and this renders them.
     """
     import structured
 
-    path = common.CACHE / ("structured-quick.json" if args.quick else "structured.json")
+    path = common.records("structured-quick.json" if args.quick else "structured.json",
+                          args.quick)
     result = structured.read_result(path)
     if not result:
         log(f"structured: no {path.name}, earlier text kept")
@@ -562,9 +564,9 @@ def parse_args(argv=None):
     args.seeds = args.seeds or FULL_SEEDS
     args.rates = args.rates or [10, 40, 100, 246]
     tag = f"-take{args.take}" if args.take else ""
-    args.pruning_json = common.CACHE / f"pruning{tag}.json"
-    args.quantization_json = common.CACHE / f"quantization{tag}.json"
-    args.allocation_json = common.CACHE / f"allocation{tag}.json"
+    args.pruning_json = common.records(f"pruning{tag}.json", args.quick)
+    args.quantization_json = common.records(f"quantization{tag}.json", args.quick)
+    args.allocation_json = common.records(f"allocation{tag}.json", args.quick)
     return args
 
 

@@ -303,7 +303,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2048 images, 2 epochs, 5 timed runs")
     parser.add_argument("--out", type=pathlib.Path, default=None,
-                        help="default: cache/structured.json "
+                        help="default: results/structured.json "
                         "(--quick: cache/structured-quick.json)")
     args = parser.parse_args(argv)
     args.tag = "" if args.take is None else f"-take{args.take}"
@@ -311,7 +311,8 @@ def parse_args(argv=None):
         args.take, args.budget, args.baseline_epochs, args.repeats = 2048, 2, 1, 5
         args.tag = "_quick"
     if args.out is None:
-        args.out = common.CACHE / ("structured-quick.json" if args.quick else "structured.json")
+        args.out = common.records(
+            "structured-quick.json" if args.quick else "structured.json", quick=args.quick)
     return args
 
 

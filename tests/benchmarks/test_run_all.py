@@ -26,7 +26,7 @@ def test_render_longer_puts_each_long_cell_under_its_short_one(tmp_path):
 
     assert "the paper's 40 ADMM + 40 retraining epochs a stage" in lines[1]
     assert ("`python benchmarks/pruning.py --rates 100 246 --seeds 0 --methods tfadmm "
-            "--budget 160 --out benchmarks/cache/pruning-long.json`") in lines[1]
+            "--budget 160 --out benchmarks/results/pruning-long.json`") in lines[1]
     assert lines[-4:] == [
         "| 100x | tfadmm | 0 | 30 | 90.00% | 1.00 | 90.10% | 100.0x | 3000 |",
         "| 100x | tfadmm | 0 | 160 | 90.50% | 0.50 | 90.60% | 100.0x | 16000 |",
