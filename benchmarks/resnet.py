@@ -120,16 +120,25 @@ def baseline(args, splits, log=print):
 # -- cells -----------------------------------------------------------------------
 
 
-def pruning_stages(method, rate):
-    """The recipe stages of a tfadmm pruning cell: rate / 2, then rate, as
+STAGES = 2  # progressive stages of a tfadmm pruning cell (`--stages`)
+
+
+def stage_rates(rate, stages=STAGES):
+    """Each stage's rate: the rate halved from stage to stage, ending at `rate`
+    (two stages: rate / 2, then rate)."""
+    return [rate / 2 ** (stages - 1 - i) for i in range(stages)]
+
+
+def pruning_stages(method, rate, stages=STAGES):
+    """The recipe stages of a tfadmm pruning cell (`stage_rates`), as
     `common.recipe_document` takes them (`allocate:` for the `ALLOCATIONS` methods)."""
+    rates = stage_rates(rate, stages)
     if method in ALLOCATIONS:
         # The same layers and rate, the per-layer rates computed on the validation split.
         allocate = {"method": method.removeprefix("tfadmm-"), "layers": list(PRUNED)}
-        return [(f"prune-{r:g}x", {"allocate": {"rate": float(r), **allocate}})
-                for r in (rate / 2, rate)]
+        return [(f"prune-{r:g}x", {"allocate": {"rate": float(r), **allocate}}) for r in rates]
     return [(f"prune-{r:g}x", {n: {"sparsity": float(s)} for n, s in sparsities(r).items()})
-            for r in (rate / 2, rate)]
+            for r in rates]
 
 
 def pruning_cell(method, rate, args, log=print):
@@ -155,7 +164,7 @@ def pruning_cell(method, rate, args, log=print):
         record["baseline_logits_max_abs_diff"] = float(np.max(np.abs(ours - peer_logits)))
         return record
     keras_path, _, _ = common.baseline_paths(_tag(args), MODEL)
-    stages = pruning_stages(method, rate)
+    stages = pruning_stages(method, rate, args.stages)
     defaults = {"tfadmm-bn": {"retrain": {"recalibrate_bn": True}},
                 "tfadmm-plain": {"distill": False}}.get(method)
     document = common.recipe_document(
@@ -258,7 +267,8 @@ def settings(args):
     """What every cell's result depends on (the cost cell's repeats are in its record)."""
     return {"take": args.take, "budget": args.budget, "seed": args.seed,
             "baseline_epochs": args.baseline_epochs,
-            **({"overrides": args.overrides} if args.overrides else {})}
+            **({"overrides": args.overrides} if args.overrides else {}),
+            **({"stages": args.stages} if args.stages != STAGES else {})}
 
 
 def _same_settings(recorded, args):
@@ -299,7 +309,7 @@ def run_grid(args, command):
     env = dict(os.environ, BENCH_THREADS=str(max(1, (os.cpu_count() or 2) // args.jobs)))
     shared = ["--take", str(args.take), "--budget", str(args.budget), "--seed", str(args.seed),
               "--baseline-epochs", str(args.baseline_epochs),
-              "--cost-repeats", str(args.cost_repeats)]
+              "--cost-repeats", str(args.cost_repeats), "--stages", str(args.stages)]
     for override in args.overrides:
         shared += ["--set", override]
 
@@ -377,6 +387,8 @@ def render_levers(result, directory=LEVERS):
     for path in sorted(directory.glob("*.json")):
         done = json.loads(path.read_text())
         overrides = done["settings"].get("overrides", [])
+        if done["settings"].get("stages", STAGES) != STAGES:
+            overrides = [*overrides, f"{done['settings']['stages']} stage(s)"]
         seed = done["settings"]["seed"]
         commands += done.get("commands", [])
         rows += [(r["target_rate"],
@@ -567,6 +579,9 @@ def parse_args(argv=None):
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="a recipe override for the tfadmm cells, as `tfadmm run --set`")
+    parser.add_argument("--stages", type=int, default=STAGES,
+                        help="progressive stages of the tfadmm pruning cells, the rate halved "
+                             "from each to the previous (1: the rate at once)")
     parser.add_argument("--kept-only", action="store_true",
                         help="collect the finished cells, run none")
     parser.add_argument("--out", type=pathlib.Path, default=None,

@@ -169,3 +169,31 @@ def test_a_cost_rerun_with_more_repeats_keeps_the_other_cells(tmp_path):
     cost.write_text(json.dumps({"settings": resnet.settings(args), "record": {"repeats": 5}}))
     assert resnet._kept(cost, args) is not None
     assert resnet._kept(pruned, resnet.parse_args(["--take", "20000"])) is None
+
+
+def test_stages_halve_the_rate_from_stage_to_stage_ending_at_the_rate():
+    assert resnet.stage_rates(8, 1) == [8]
+    assert resnet.stage_rates(8) == [4, 8]
+    assert resnet.stage_rates(16, 3) == [4, 8, 16]
+    assert [name for name, _ in resnet.pruning_stages("tfadmm-global", 4, stages=1)] == [
+        "prune-4x"]
+
+
+def test_settings_name_the_stages_only_when_not_the_default():
+    assert "stages" not in resnet.settings(resnet.parse_args([]))
+    assert resnet.settings(resnet.parse_args(["--stages", "1"]))["stages"] == 1
+
+
+def test_render_levers_names_a_stage_count_other_than_the_default(tmp_path):
+    lever = {"settings": {"seed": 0, "stages": 1},
+             "commands": ["python benchmarks/resnet.py --stages 1"],
+             "pruning": {"tfadmm-global-4x": _record("tfadmm-global", 4.0, 0.89)}}
+    (tmp_path / "one-stage.json").write_text(json.dumps(lever))
+    result = {"pruning": {"tfadmm-global-4x": _record("tfadmm-global", 4.0, 0.88)}}
+
+    lines = resnet.render_levers(result, tmp_path)
+
+    assert lines[-2:] == [
+        "| 4x | tfadmm-global (table above) | 88.00% | 88.00% |",
+        "| 4x | tfadmm-global, 1 stage(s) | 89.00% | 89.00% |",
+    ]
