@@ -293,7 +293,13 @@ def render_allocation(records, baseline, args):
         "fc2]}`, computed by tfadmm on the validation split when the stage starts. Seeds "
         f"{', '.join(map(str, seeds)) or '-'}: the mean (each seed in brackets) over the seeds "
         "the methods with the most seeds at that rate all ran; a method with fewer is named "
-        "with its own; kept: each layer's non-zero share at the end (first seed).",
+        "with its own; kept: each layer's non-zero share at the end (first seed). Made by "
+        f"`python benchmarks/pruning.py --rates {' '.join(f'{r:g}' for r in args.allocation_rates)}"
+        f" --seeds {' '.join(map(str, seeds))} --methods {' '.join(methods)} --budget "
+        f"{args.budget} --jobs 2 --out {args.allocation_json.relative_to(common.HERE.parent)}` "
+        "(what `run_all.py` runs for this section; a record per cell in "
+        f"`{args.allocation_json.parent.relative_to(common.HERE.parent)}/"
+        f"{args.allocation_json.stem}-parts/`).",
         "",
         "| rate | allocation | test accuracy | drop (pp) | validation | achieved rate | "
         "kept conv1 / conv2 / fc1 / fc2 |",

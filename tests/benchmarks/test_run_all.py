@@ -51,8 +51,14 @@ def test_render_allocation_means_the_common_seeds_and_names_a_method_with_fewer(
 
     class Args:
         budget = 30
+        allocation_rates = [40]
+        allocation_json = run_all.common.records("allocation.json")
 
     lines = run_all.render_allocation(records, {"test_accuracy": 0.95}, Args).splitlines()
+
+    assert ("Made by `python benchmarks/pruning.py --rates 40 --seeds 0 1 --methods tfadmm-plain "
+            "tfadmm-uniform tfadmm-global tfadmm-sensitivity --budget 30 --jobs 2 --out "
+            "benchmarks/results/allocation.json`") in lines[0]
 
     assert lines[-3:] == [
         "| 40x | hand | 91.00% (90.00% / 92.00%) | 4.00 | 91.10% | 40.0x | "
