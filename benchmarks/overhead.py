@@ -43,7 +43,8 @@ import tfadmm  # noqa: E402
 from tfadmm import data, models  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
-BACKENDS_JSON = HERE / "results" / "overhead_backends.json"
+RESULTS = HERE / "results"  # common.RESULTS_DIR (common imports TensorFlow; the JAX worker can't)
+BACKENDS_JSON = RESULTS / "overhead_backends.json"
 PHASES = ("plain fit", "ADMM phase", "masked retraining")
 
 PRUNE_10X = {"conv1": 0.5, "conv2": 0.8, "fc1": 0.912, "fc2": 0.6}
@@ -241,7 +242,7 @@ def main():
     print(table)
     print(f"\nADMM epoch / plain epoch: {costs['ADMM phase'] / plain:.3f}x (target <= 1.10x)")
     default = "overhead.md" if args.model == "lenet5" else f"overhead-{args.model}.md"
-    out = pathlib.Path(args.out) if args.out else HERE / "results" / default
+    out = pathlib.Path(args.out) if args.out else RESULTS / default
     out.parent.mkdir(parents=True, exist_ok=True)
     flags = "".join([f" --model {args.model}" if args.model != "lenet5" else "",
                      f" --take {args.take}" if args.take else "", f" --repeats {args.repeats}"])
