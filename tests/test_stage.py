@@ -7,7 +7,13 @@ import tensorflow as tf
 
 import tfadmm
 from tests._tiny_models import dense_model
-from tfadmm.stage import StageMonitor, outputs_logits, phase_multiplier, phase_updates
+from tfadmm.stage import (
+    DEFAULT_RHO_FINAL,
+    StageMonitor,
+    outputs_logits,
+    phase_multiplier,
+    phase_updates,
+)
 
 
 def _data(rows=192, seed=0):
@@ -208,12 +214,29 @@ def test_phase_updates_count_as_the_model_does():
     with pytest.raises(ValueError) as info:
         phase_updates(tfadmm.ADMMPhase(update_every_steps=3, rho_final=0.1), None)
     assert str(info.value) == (
-        "Invalid `admm.rho_final` with `admm.update_every_steps`: expected training data whose "
-        "batches an epoch are known, to count the phase's Z/U updates. Received: data of "
-        "unknown length")
-    assert phase_multiplier(admm, 10) == tfadmm.ADMMPhase().rho_multiplier
+        "Invalid `admm.update_every_steps` with rho growing to `admm.rho_final` (default 1.0): "
+        "expected training data whose batches an epoch are known, to count the phase's Z/U "
+        "updates, or a fixed `admm.rho_multiplier`. Received: data of unknown length")
     final = tfadmm.ADMMPhase(epochs=3, rho=1e-3, rho_final=5e-2)
     assert 1e-3 * phase_multiplier(final, 10) ** 15 == pytest.approx(5e-2)
+
+
+def test_rho_grows_to_the_default_final_unless_a_multiplier_is_given():
+    admm = tfadmm.ADMMPhase(epochs=3, updates_per_epoch=4, rho=1e-3)
+    assert 1e-3 * phase_multiplier(admm, 10) ** 15 == pytest.approx(DEFAULT_RHO_FINAL)
+    assert phase_multiplier(tfadmm.ADMMPhase(rho=3.0), 10) == 1.0  # already above: stays
+    assert phase_multiplier(tfadmm.ADMMPhase(rho_multiplier=1.3), 10) == 1.3
+    # A fixed multiplier needs no count of the phase's updates.
+    assert phase_multiplier(tfadmm.ADMMPhase(update_every_steps=3, rho_multiplier=1.3), None) == 1.3
+
+
+def test_rho_final_and_rho_multiplier_together_are_refused():
+    with pytest.raises(ValueError) as info:
+        tfadmm.run_stage(dense_model(), {"fc1": tfadmm.Sparsity(0.5)}, _data(),
+                         admm=tfadmm.ADMMPhase(rho_final=0.1, rho_multiplier=1.2))
+    assert str(info.value) == (
+        "Invalid `admm`: expected rho_final or rho_multiplier, not both (rho_final sets the "
+        "growth). Received: rho_final=0.1, rho_multiplier=1.2")
 
 
 def test_rho_final_below_rho_is_refused():

@@ -52,6 +52,8 @@ from tfadmm.targets import resolve_targets
 from tfadmm.wrapping import fully_mapped, project, wrap
 
 START, MAPPED = "start", "mapped"
+#: Where rho ends an ADMM phase that sets neither `rho_final` nor `rho_multiplier` *(ours)*.
+DEFAULT_RHO_FINAL = 1.0
 #: Training batches `RetrainPhase(recalibrate_bn=True)` re-estimates batch norms on.
 BN_RECALIBRATION_STEPS = 200
 
@@ -60,20 +62,22 @@ BN_RECALIBRATION_STEPS = 200
 class ADMMPhase:
     """The ADMM phase of a stage: `tfadmm.wrap`'s penalty schedule plus epochs.
 
-    `rho_final`: when given, rho grows geometrically from `rho` to `rho_final`
-    over the phase's Z/U updates, however many the phase makes (its epochs,
+    rho grows geometrically from `rho` to `rho_final` (`DEFAULT_RHO_FINAL`, 1.0,
+    when neither it nor `rho_multiplier` is given; never below `rho`) over the
+    phase's Z/U updates, however many the phase makes (its epochs,
     `updates_per_epoch` or `update_every_steps`, and the batches an epoch): the
-    multiplier is derived at the start of the phase (`phase_multiplier`) and
-    `rho_multiplier` is not used. A short phase then reaches the same penalty as
-    a long one. `optimizer`: an `OptimizerSpec` (made fresh for the phase, so
-    its schedule spans the phase), a Keras optimizer or an identifier.
+    multiplier is derived at the start of the phase (`phase_multiplier`). A
+    short phase then pulls the weights as hard into their sets as a long one.
+    `rho_multiplier` instead fixes the growth at each Z/U update (one or the
+    other, not both). `optimizer`: an `OptimizerSpec` (made fresh for the phase,
+    so its schedule spans the phase), a Keras optimizer or an identifier.
     """
 
     epochs: int = 10
     update_every_steps: int | None = None
     updates_per_epoch: int = DEFAULT_UPDATES_PER_EPOCH
     rho: float = DEFAULT_RHO
-    rho_multiplier: float = DEFAULT_RHO_MULTIPLIER
+    rho_multiplier: float | None = None
     rho_max: float | None = None
     rho_final: float | None = None
     optimizer: Any = OptimizerSpec()
@@ -101,19 +105,31 @@ def phase_updates(admm, steps):
         if admm.update_every_steps is None:
             return admm.epochs * admm.updates_per_epoch
         raise ValueError(
-            "Invalid `admm.rho_final` with `admm.update_every_steps`: expected training data "
-            "whose batches an epoch are known, to count the phase's Z/U updates. Received: "
+            "Invalid `admm.update_every_steps` with rho growing to `admm.rho_final` (default "
+            f"{DEFAULT_RHO_FINAL!r}): expected training data whose batches an epoch are known, "
+            "to count the phase's Z/U updates, or a fixed `admm.rho_multiplier`. Received: "
             "data of unknown length"
         )
     return admm.epochs * steps // phase_interval(admm, steps)
 
 
+def phase_rho_final(admm):
+    """Where rho ends the phase: `rho_final`, else `DEFAULT_RHO_FINAL` (or `rho`, if
+    larger); None when `rho_multiplier` sets the growth instead."""
+    if admm.rho_multiplier is not None:
+        return None
+    if admm.rho_final is not None:
+        return admm.rho_final
+    return max(DEFAULT_RHO_FINAL, admm.rho)
+
+
 def phase_multiplier(admm, steps):
     """rho's multiplier at each Z/U update of the phase: `rho_multiplier`, or the growth
-    from `rho` to `rho_final` over `phase_updates(admm, steps)` updates."""
-    if admm.rho_final is None:
+    from `rho` to `phase_rho_final(admm)` over `phase_updates(admm, steps)` updates."""
+    final = phase_rho_final(admm)
+    if final is None:
         return admm.rho_multiplier
-    return growth_to_reach(admm.rho, admm.rho_final, phase_updates(admm, steps))
+    return growth_to_reach(admm.rho, final, phase_updates(admm, steps))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -337,11 +353,13 @@ class _StageRun:
         self.start_val = self.mapped_val = None
 
     def start(self, model, targets, distill, freeze):
-        wrapped = wrap(model, targets, rho=self.admm.rho, rho_multiplier=self.admm.rho_multiplier,
+        fixed = self.admm.rho_multiplier
+        wrapped = wrap(model, targets, rho=self.admm.rho,
+                       rho_multiplier=DEFAULT_RHO_MULTIPLIER if fixed is None else fixed,
                        rho_max=self.admm.rho_max, update_every_steps=self.admm.update_every_steps,
                        updates_per_epoch=self.admm.updates_per_epoch,
                        freeze=freeze, distill=distill)
-        if self.admm.rho_final is not None:  # the growth depends on the phase's length
+        if fixed is None:  # rho grows to rho_final: the growth depends on the phase's length
             steps = batch_count(self.train(ADMM, 0))
             wrapped.set_rho_schedule(self.admm.rho,
                                      phase_multiplier(self.admm, steps if steps > 0 else None),
@@ -445,6 +463,11 @@ def _check_phases(admm, retrain):
                 f"Invalid `{name}.epochs`: expected an integer >= 0. Received: {epochs!r}"
             )
     final, rho = admm.rho_final, admm.rho
+    if final is not None and admm.rho_multiplier is not None:
+        raise ValueError(
+            "Invalid `admm`: expected rho_final or rho_multiplier, not both (rho_final sets the "
+            f"growth). Received: rho_final={final!r}, rho_multiplier={admm.rho_multiplier!r}"
+        )
     comparable = isinstance(rho, numbers.Real) and not isinstance(rho, bool)  # else wrap says
     if final is not None and (isinstance(final, bool) or not isinstance(final, numbers.Real)
                               or (comparable and not final >= rho)):

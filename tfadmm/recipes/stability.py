@@ -87,7 +87,7 @@ def stability_warnings(recipe, steps=None):
                     f"{rate * rho:.3g} at Z/U update {update} of {updates} (rho {rho:.3g}), "
                     f"beyond SGD's stable {limit:.3g} = 2 x (1 + momentum): expect a NaN loss; "
                     "make fewer Z/U updates (updates_per_epoch, update_every_steps), lower "
-                    f"{'rho_multiplier' if spec.rho_final is None else 'rho_final'}, or set "
+                    f"{'rho_final' if spec.rho_multiplier is None else 'rho_multiplier'}, or set "
                     f"rho_max <= {limit / rate:.3g}"
                 )
                 break
