@@ -60,3 +60,12 @@ def test_unknown_epoch_length_with_update_every_steps_is_not_guessed():
         "rho: 1.0e-3", "rho: 1.0e-3\n      update_every_steps: 10")
     assert stability_warnings(parse_recipe(text, "x.yaml")) == []
     assert stability_warnings(parse_recipe(text, "x.yaml"), steps=352) != []
+
+
+def test_the_default_schedule_ends_at_rho_1_within_sgds_limit_and_names_rho_final_beyond():
+    default = ONCE_AN_EPOCH.replace("      rho_multiplier: 1.3\n", "")
+    assert stability_warnings(parse_recipe(default, "x.yaml")) == []  # 0.01 x 1.0 at the end
+    fast = default.replace("learning_rate: 0.01", "learning_rate: 5.0")
+    [warning] = stability_warnings(parse_recipe(fast, "x.yaml"))
+    assert warning.endswith("make fewer Z/U updates (updates_per_epoch, update_every_steps), "
+                            "lower rho_final, or set rho_max <= 0.76")

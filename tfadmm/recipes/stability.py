@@ -44,7 +44,8 @@ def _learning_rate(optimizer, step):
 def stability_warnings(recipe, steps=None):
     """One line per ADMM phase in which `learning rate x rho` passes SGD's limit.
 
-    rho grows by `rho_multiplier` at every Z/U update (up to `rho_max`); with
+    rho grows at every Z/U update (by `rho_multiplier`, or so as to reach the phase's
+    `rho_final`, 1.0 by default, at its end; never beyond `rho_max`); with
     SGD, once `learning rate x rho` exceeds `sgd_limit(momentum)` the penalty's
     step overshoots and the loss diverges to NaN. Adaptive optimizers (Adam,
     AdamW, RMSprop) scale their steps and are not checked.
