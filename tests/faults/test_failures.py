@@ -45,7 +45,7 @@ def test_nan_loss_stops_the_stage_with_a_clear_error(tmp_path):
     assert str(info.value) == (
         "stage 1/1 prune: ADMM epoch 2, batch 1: the admm_penalty became NaN or Inf, so the "
         "stage stopped; rho is likely too large: lower stages.prune.admm.rho (initial 1e+12, "
-        "now 1.22504e+12). The last good checkpoint is kept: continue with --resume "
+        "now 1e+12). The last good checkpoint is kept: continue with --resume "
         "--allow-changes --set KEY=VALUE."
     )
     state = json.loads((tmp_path / "run" / "state.json").read_text())
