@@ -34,6 +34,14 @@ def test_penalty_and_residuals():
     assert np.isclose(_np(admm.dual_residual(w, state.z, 2.0)), 4.0)
 
 
+def test_rescale_dual_keeps_the_multiplier_rho_times_u():
+    state = admm.ADMMState(z=np.array([1.0, 0.0], "float32"), u=np.array([0.5, -2.0], "float32"))
+    new = admm.rescale_dual(state, 0.1, 0.4)
+    np.testing.assert_array_equal(_np(new.z), [1.0, 0.0])
+    np.testing.assert_allclose(0.4 * _np(new.u), 0.1 * state.u, rtol=1e-6)
+    np.testing.assert_array_equal(_np(admm.rescale_dual(state, 2.0, 2.0).u), state.u)
+
+
 def test_next_rho_grows_and_caps():
     assert np.isclose(admm.next_rho(1e-3, 1.3), 1.3e-3)
     assert np.isclose(_np(admm.next_rho(1.0, 2.0, rho_max=1.5)), 1.5)

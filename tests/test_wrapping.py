@@ -115,21 +115,23 @@ def test_update_every_steps_and_rho_max_with_a_dataset():
     assert float(state.dual_residual.numpy()) >= 0
 
 
-def test_z_stays_in_the_set_and_u_tracks_w_minus_z():
+def test_z_stays_in_the_set_and_u_tracks_w_minus_z_rescaled_as_rho_grows():
     x, y = _data()
-    admm = _compile(tfadmm.wrap(_sequential(), {"fc1": tfadmm.Sparsity(0.75)}))
+    admm = _compile(tfadmm.wrap(_sequential(), {"fc1": tfadmm.Sparsity(0.75)},
+                                rho_multiplier=2.0))
     admm.fit(x, y, epochs=2, batch_size=32, verbose=0)
     state, w = admm.pairs()[0]
     z = state.z.numpy()
     assert np.mean(z == 0) == 0.75
-    u, weights = state.u.numpy(), keras.ops.convert_to_numpy(w)
+    u, weights, rho = state.u.numpy(), keras.ops.convert_to_numpy(w), float(admm.rho.numpy())
     assert np.any(u != 0)  # the fit's updates moved U
-    # One more update: Z = Proj(W + U), then U += W - Z.
+    # One more update: Z = Proj(W + U), U += W - Z, then rho doubles and U halves.
     admm.admm_update()
     z_new, u_new = state.z.numpy(), state.u.numpy()
     np.testing.assert_allclose(z_new, keras.ops.convert_to_numpy(
         tfadmm.Sparsity(0.75)(weights + u)), rtol=1e-6)
-    np.testing.assert_allclose(u_new, u + weights - z_new, rtol=1e-5, atol=1e-7)
+    assert np.isclose(admm.rho.numpy(), 2 * rho)
+    np.testing.assert_allclose(u_new, (u + weights - z_new) / 2, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ W = Z with Z in S and a scaled dual U:
 
 - W-step: train on `loss + penalty(w, state, rho)`;
 - Z-step: `Z <- project(W + U)`;
-- U-step: `U <- U + W - Z`.
+- U-step: `U <- U + W - Z`;
+- rho grows: `U <- U * rho / rho_new` (`rescale_dual`), so the multiplier `rho * U`
+  stays what the updates made it.
 
 Nothing here knows about Keras layers or training loops: every function takes
 tensors and returns tensors, so it is tested on small arrays.
@@ -58,6 +60,18 @@ def primal_residual(w, z):
 def dual_residual(z_new, z_old, rho):
     """`rho * ||Z_k - Z_{k-1}||`: how much the last Z-step moved Z."""
     return rho * ops.sqrt(ops.sum(ops.square(z_new - z_old)))
+
+
+def rescale_dual(state, rho, new_rho):
+    """The state under a new penalty weight: `U * rho / new_rho`, Z unchanged.
+
+    U is the scaled dual `Y / rho` of the Lagrange multiplier Y. When rho changes,
+    U is rescaled so that Y stays the same (Boyd et al. 2011, "Distributed
+    Optimization and Statistical Learning via ADMM", section 3.4.1). Left as it is,
+    a growing rho grows Y with it, and the penalty pulls W towards `Z - U`, away
+    from its set, by the sum of the residuals of all earlier updates.
+    """
+    return ADMMState(z=state.z, u=state.u * (rho / new_rho))
 
 
 def next_rho(rho, multiplier, rho_max=None):

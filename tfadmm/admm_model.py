@@ -207,10 +207,12 @@ class ADMMModel(keras.Model):
             w.assign(ops.cast(state.masked(w), w.dtype))
 
     def admm_update(self):
-        """One Z-step and U-step for every active kernel, then rho grows."""
+        """One Z-step and U-step for every active kernel, then rho grows (each U rescaled
+        to it, `admm.rescale_dual`)."""
+        new_rho = admm.next_rho(self.rho, self.rho_multiplier, self.rho_max)
         for state, w in self.pairs(active_only=True):
-            state.update(ops.cast(w, "float32"), self.rho)
-        self.rho.assign(admm.next_rho(self.rho, self.rho_multiplier, self.rho_max))
+            state.update(ops.cast(w, "float32"), self.rho, new_rho)
+        self.rho.assign(new_rho)
 
     def admm_logs(self, penalty=None):
         """Per-step values for the fit logs: penalty, rho, per-kernel residuals."""

@@ -91,11 +91,13 @@ class KernelState(keras.layers.Layer):
     def penalty(self, w, rho):
         return admm.penalty(w, admm.ADMMState(_read(self.z), _read(self.u)), rho)
 
-    def update(self, w, rho):
-        """The Z-step and U-step, restricted to the entries that still train."""
+    def update(self, w, rho, new_rho):
+        """The Z-step and U-step, restricted to the entries that still train, then U
+        rescaled for the penalty weight `new_rho` of the next W-steps (`admm.rescale_dual`)."""
         old_z = _read(self.z)
         new = admm.update(w, admm.ADMMState(old_z, _read(self.u)), self.constraint,
                           _read(self.mask))
+        new = admm.rescale_dual(new, rho, new_rho)
         self.dual_residual.assign(admm.dual_residual(new.z, old_z, rho))
         self.z.assign(new.z)
         self.u.assign(new.u)
