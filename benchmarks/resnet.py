@@ -59,6 +59,8 @@ import common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tfadmm.data.pipeline import split_sizes  # noqa: E402
+
 MODEL = "resnet20"
 MODEL_ARGS = {"input_shape": (28, 28, 1)}
 BLOCK_CONVS = tuple(f"conv{stage}_block{block}_{i}_conv"
@@ -446,11 +448,17 @@ def render(result):
     """The RESULTS.md section for a `resnet.json` result."""
     s, base = result["settings"], result["baseline"]
     acc = base["test_accuracy"]
+    _, n_val, n_test = split_sizes(60_000, 10_000, validation_split=common.VALIDATION_SPLIT,
+                                   take=s["take"])
+    error = (acc * (1 - acc) / n_test) ** 0.5
     lines = [
         f"ResNet-20 (He et al. 2016, option-A shortcuts; `tfadmm.models.get(\"resnet20\", "
-        f"input_shape=(28, 28, 1))`) on the first {s['take']:,} Fashion-MNIST training images "
-        "(validation: the last 10 % of the training set, as `tfadmm.data.load` holds it out), "
-        f"seed {s['seed']}. Dense baseline: Adam 1e-3 cosine-decayed over "
+        f"input_shape=(28, 28, 1))`) on the first {s['take']:,} Fashion-MNIST training images, "
+        f"seed {s['seed']}. `tfadmm.data.load(take={s['take']})` shrinks the other splits in "
+        f"proportion: validation is {n_val:,} held-out training images and test the first "
+        f"{n_test:,} test images, so one cell's test accuracy carries a sampling error of about "
+        f"{error:.1%} (binomial standard error at {acc:.0%}). Dense baseline: Adam 1e-3 "
+        "cosine-decayed over "
         f"{s['baseline_epochs']} epochs, the best validation epoch kept: "
         f"{_pct(acc)} test ({_pct(base['val_accuracy'])} validation). Every cell starts from "
         f"it and gets {s['budget']} epochs. Rates count the 18 block convs and `fc`; `conv1` "
