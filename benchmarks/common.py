@@ -10,6 +10,7 @@ without rerunning a cell (`records`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -99,20 +100,30 @@ def achieved_rate(model, layers=LAYERS):
     return sum(k.size for k in kernels) / max(1, sum(int(np.count_nonzero(k)) for k in kernels))
 
 
-def load_splits(seed=0, take=None, in_memory=True):
-    """Fashion-MNIST as `tfadmm.data.load` makes it (batch 128, last 10 % of train held out).
+def load_splits(seed=0, take=None, in_memory=True, validation_split=VALIDATION_SPLIT,
+                full_test=False):
+    """Fashion-MNIST as `tfadmm.data.load` makes it (batch 128, the last
+    `validation_split` of train held out).
 
     With `in_memory`, the examples the pipelines yield are kept as arrays and each
     epoch is a fresh permutation of them (`ArraySplits`): the same examples and
     normalisation (Fashion-MNIST has no augmentation), without re-running the
     per-example pipeline every epoch, which costs a shared 2-core machine dearly.
+    With `full_test`, the test split is all the test images however many `take`
+    keeps: the test split of the same data without `take`, as `tfadmm evaluate`
+    reads it from a recipe without `take`.
     """
     from tfadmm import data
 
-    splits = data.load(
-        "fashion_mnist", batch_size=BATCH_SIZE, validation_split=VALIDATION_SPLIT,
-        take=take, seed=seed,
-    )
+    def load(take):
+        return data.load("fashion_mnist", batch_size=BATCH_SIZE,
+                         validation_split=validation_split, take=take, seed=seed)
+
+    splits = load(take)
+    if full_test and take is not None:
+        whole = load(None)
+        splits = dataclasses.replace(splits, test=whole.test, num_examples={
+            **splits.num_examples, "test": whole.num_examples["test"]})
     return ArraySplits(splits) if in_memory else splits
 
 
@@ -247,7 +258,8 @@ def stage_epochs(budget, stages):
     return [base + (1 if i >= stages - extra else 0) for i in range(stages)]
 
 
-def recipe_document(name, stages, *, budget, seed, baseline, take=None, defaults=None):
+def recipe_document(name, stages, *, budget, seed, baseline, take=None, defaults=None,
+                    validation_split=VALIDATION_SPLIT):
     """A recipe as a user writes it: the model file, the data, each stage's targets and epochs.
 
     Args:
@@ -260,11 +272,12 @@ def recipe_document(name, stages, *, budget, seed, baseline, take=None, defaults
         baseline: the dense model's `.keras` file.
         take: optional number of training images.
         defaults: optional recipe `defaults:` section.
+        validation_split: the recipe's `data.validation_split`.
     """
     document = {
         "version": 1, "name": name, "seed": seed, "model": {"file": str(baseline)},
         "data": {"name": "fashion_mnist", "batch_size": BATCH_SIZE,
-                 "validation_split": VALIDATION_SPLIT},
+                 "validation_split": validation_split},
         "stages": [],
     }
     if take:

@@ -69,8 +69,12 @@ def _find(directory, stem):
     raise FileNotFoundError(f"{directory}/{stem}[.gz] not found")
 
 
-def load_data(directory=IDX_DIR, take=None):
-    """`(train, validation, test)` as `(x, y)` arrays, normalised like tfadmm.data."""
+def load_data(directory=IDX_DIR, take=None, validation_split=VALIDATION_SPLIT, full_test=False):
+    """`(train, validation, test)` as `(x, y)` arrays, normalised like tfadmm.data.
+
+    With `take`, validation and test shrink in proportion as `tfadmm.data.load`'s
+    do; `full_test` keeps all the test images (`benchmarks/common.load_splits`).
+    """
     def images(stem):
         x = read_idx(_find(directory, stem)).astype("float32")
         return ((x / 255.0 - MEAN) / STD)[..., None]
@@ -81,11 +85,13 @@ def load_data(directory=IDX_DIR, take=None):
         _find(directory, "t10k-labels-idx1-ubyte")).astype("int64")
     n = len(x_train)
     if take is None:
-        n_val = round(n * VALIDATION_SPLIT)
+        n_val = round(n * validation_split)
         n_train, n_test = n - n_val, len(x_test)
     else:
-        n_val = int(np.ceil(take * VALIDATION_SPLIT / (1 - VALIDATION_SPLIT)))
+        n_val = int(np.ceil(take * validation_split / (1 - validation_split)))
         n_train, n_test = take, min(len(x_test), max(1, int(np.ceil(take * len(x_test) / n))))
+    if full_test:
+        n_test = len(x_test)
     return ((x_train[:n_train], y_train[:n_train]), (x_train[n - n_val:], y_train[n - n_val:]),
             (x_test[:n_test], y_test[:n_test]))
 
@@ -294,6 +300,9 @@ def main(argv=None):
     parser.add_argument("--budget", type=int, default=30, help="epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--take", type=int, default=None)
+    parser.add_argument("--validation-split", type=float, default=VALIDATION_SPLIT)
+    parser.add_argument("--full-test", action="store_true",
+                        help="all the test images, however many --take keeps")
     parser.add_argument("--prune-fraction", type=float, default=2 / 3,
                         help="share of the budget over which sparsity ramps up")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
@@ -304,7 +313,8 @@ def main(argv=None):
                         help="only time N interleaved epochs of plain fit and pruning")
     args = parser.parse_args(argv)
     sparsities = json.loads(args.sparsities)
-    train, validation, test = load_data(args.data, args.take)
+    train, validation, test = load_data(args.data, args.take, args.validation_split,
+                                        args.full_test)
     if args.timing:
         result = timing(args, sparsities, train)
     else:

@@ -106,12 +106,14 @@ def ensure_venv(log=print):
 
 
 def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", distill=False, model="lenet5",
-              sparsities=None, log=print):
+              sparsities=None, validation_split=common.VALIDATION_SPLIT, full_test=False,
+              log=print):
     """Runs `peer_tfmot.py` in the tfmot virtualenv; returns its JSON record.
 
     `model` names the baseline (`common.baseline_paths`) and the architecture the
     peer builds; `sparsities` (`{layer: sparsity}`, the only layers pruned)
-    default to LeNet-5's `common.layer_sparsities(rate)`.
+    default to LeNet-5's `common.layer_sparsities(rate)`. `validation_split` and
+    `full_test` make the splits `common.load_splits` makes with them.
     """
     python = ensure_venv(log)
     _, npz, _ = common.baseline_paths(tag, model)
@@ -123,6 +125,10 @@ def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", distill=False,
     ]
     if take:
         command += ["--take", str(take)]
+    if validation_split != common.VALIDATION_SPLIT:
+        command += ["--validation-split", repr(validation_split)]
+    if full_test:
+        command += ["--full-test"]
     if timing:
         command += ["--timing", str(timing)]
     if distill:

@@ -159,7 +159,7 @@ def test_same_grid_ignores_only_the_seed_and_the_cost_repeats():
 def test_a_cost_rerun_with_more_repeats_keeps_the_other_cells(tmp_path):
     args = resnet.parse_args(["--take", "10000", "--budget", "10", "--baseline-epochs", "12",
                               "--cost-repeats", "5"])
-    old = {"take": 10000, "budget": 10, "seed": 0, "baseline_epochs": 12, "cost_repeats": 2}
+    old = {**resnet.settings(args), "cost_repeats": 2}
     pruned = tmp_path / "pruning-tfmot-8x.json"
     pruned.write_text(json.dumps({"settings": old, "record": {}}))
     cost = tmp_path / "cost.json"
@@ -197,3 +197,28 @@ def test_render_levers_names_a_stage_count_other_than_the_default(tmp_path):
         "| 4x | tfadmm-global (table above) | 88.00% | 88.00% |",
         "| 4x | tfadmm-global, 1 stage(s) | 89.00% | 89.00% |",
     ]
+
+
+def test_render_gives_the_split_sizes_and_their_sampling_errors():
+    result = {"settings": {"take": 10000, "validation_split": 0.3, "test": "all", "budget": 10,
+                           "seed": 0, "baseline_epochs": 12},
+              "baseline": {"test_accuracy": 0.9, "val_accuracy": 0.91}}
+    text = resnet.render(result)
+    assert ("Validation is the last 4,286 training images (`validation_split: 0.3`), which every "
+            "choice reads; test is all 10,000 test images") in text
+    assert "about 0.3%, its validation accuracy 0.5%" in text
+
+
+def test_render_of_a_result_from_before_the_split_settings_gives_its_shrunk_splits():
+    result = {"settings": {"take": 10000, "budget": 10, "seed": 0, "baseline_epochs": 12},
+              "baseline": {"test_accuracy": 0.9, "val_accuracy": 0.91}}
+    text = resnet.render(result)
+    assert ("validation is 1,112 held-out training images and test the first 1,667 test "
+            "images") in text
+
+
+def test_settings_name_the_validation_split_and_the_whole_test_set():
+    settings = resnet.settings(resnet.parse_args(["--validation-split", "0.2"]))
+    assert settings["validation_split"] == 0.2
+    assert settings["test"] == "all"
+    assert resnet.parse_args([]).validation_split == resnet.VALIDATION_SPLIT
