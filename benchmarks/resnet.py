@@ -33,9 +33,9 @@ reads (the baseline's epoch, the recipes' checkpoints, tfmot's epoch, `allocate:
 all 10,000 test images, which `take` would shrink in proportion: a tfadmm cell's model is
 evaluated on them as `tfadmm evaluate MODEL --recipe <the recipe without take>` does
 (`tfadmm.recipes.evaluate`), and its run's own figure on the shrunk split is kept as
-`run_test_accuracy`. No choice reads the test set. Each cell runs in its own process (`--jobs` at a time) and
-leaves its record in `results/<out stem>-parts/`; a rerun with the same settings keeps the
-finished cells. `render(result)` gives the RESULTS.md section (run_all.py).
+`run_test_accuracy`. No choice reads the test set. Each cell runs in its own process
+(`--jobs` at a time) and leaves its record in `results/<out stem>-parts/`; a rerun with the
+same settings keeps the finished cells. `render(result)` gives the RESULTS.md section (run_all.py).
 
     # The full grid (20,000 images, budget 10, rates 4 8 16); the cost part alone, so that
     # no other cell shares the cores while it times epochs:
