@@ -470,15 +470,22 @@ def render_seeds(result, others):
         return []
     commands = [c for r in runs[1:] for c in r.get("commands", [])]
     lines = ["", "**Seeds.** The cells also run with another seed (the same baseline and "
-             "settings; " + "; ".join(f"`{c}`" for c in commands) + "). Test accuracy:", "",
+             "settings; " + "; ".join(f"`{c}`" for c in commands) + "). Test accuracy "
+             "(validation accuracy):", "",
              "| rate | method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
              "|--:|---|" + "--:|" * (len(seeds) + 1)]
+
+    def both(test, val):
+        return f"{_pct(test)} ({_pct(val)})"
+
     for method, rate in again:
         values = [cell.get((s, method, rate)) for s in seeds]
-        found = [v["test_accuracy"] for v in values if v is not None]
+        found = [v for v in values if v is not None]
+        mean = [sum(v[k] for v in found) / len(found) for k in ("test_accuracy", "val_accuracy")]
         lines.append(f"| {common.fmt_rate(rate)} | {method} | "
-                     + " | ".join(_pct(v and v["test_accuracy"]) for v in values)
-                     + f" | {_pct(sum(found) / len(found))} |")
+                     + " | ".join("-" if v is None else both(v["test_accuracy"], v["val_accuracy"])
+                                  for v in values)
+                     + f" | {both(*mean)} |")
     return lines
 
 

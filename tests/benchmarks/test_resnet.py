@@ -143,9 +143,9 @@ def test_render_seeds_gives_each_seed_and_the_mean_of_the_cells_run_again():
     assert lines[3:] == [
         "| rate | method | seed 0 | seed 1 | mean |",
         "|--:|---|--:|--:|--:|",
-        "| 4x | tfmot | 90.00% | 89.00% | 89.50% |",
-        "| 8x | tfadmm-global | - | 85.00% | 85.00% |",
-        "| 8x | tfmot | 86.00% | 87.00% | 86.50% |",
+        "| 4x | tfmot | 90.00% (90.00%) | 89.00% (89.00%) | 89.50% (89.50%) |",
+        "| 8x | tfadmm-global | - | 85.00% (85.00%) | 85.00% (85.00%) |",
+        "| 8x | tfmot | 86.00% (86.00%) | 87.00% (87.00%) | 86.50% (86.50%) |",
     ]
     assert resnet.render_seeds(main, []) == []
 
