@@ -1,16 +1,15 @@
 """Every recipe in recipes/ parses; the LeNet-5 ones also resolve on their model."""
 
-import math
 import pathlib
 import re
 
 import pytest
 
-from tfadmm import Quantize, Sparsity
-from tfadmm.compressible import find_compressible_layers
+from tfadmm import Quantize
 from tfadmm.recipes import load_recipe
 from tfadmm.recipes.checks import check_against_model, planned_rates
 from tfadmm.recipes.stability import stability_warnings
+from tfadmm.targets import match_layers
 
 RECIPES = sorted((pathlib.Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
 FAST = [p for p in RECIPES if p.stem.startswith(("lenet5", "quickstart", "resnet20"))]
@@ -52,19 +51,15 @@ def _recipe(name):
     return load_recipe(RECIPES[[p.stem for p in RECIPES].index(name)])
 
 
-def test_resnet20_recipes_leave_the_first_conv_dense_and_the_classifier_lighter():
+def test_resnet20_recipes_keep_the_first_conv_dense_and_allocate_the_rest_by_sensitivity():
     pruned = _recipe("resnet20_fmnist_8x")
     model = check_against_model(pruned)
     assert model.input_shape == (None, 28, 28, 1)
-    assert [round(r, 1) for r in planned_rates(pruned, model)] == [4.0, 8.1]
-    last = pruned.stages[-1].target_dict
-    assert last == {"conv*_block*": Sparsity(0.877), "fc": Sparsity(0.5)}  # conv1 stays dense
-    sizes = {name: math.prod(k["kernel"].shape)
-             for name, k in find_compressible_layers(model).items()}
-    kept = sizes["conv1"] + sum(size - math.floor(last["conv*_block*"].sparsity * size)
-                                for name, size in sizes.items() if "_block" in name)
-    kept += sizes["fc"] - math.floor(0.5 * sizes["fc"])
-    assert sum(sizes.values()) / kept == pytest.approx(8.04, abs=0.01)
+    assert [round(r, 1) for r in planned_rates(pruned, model)] == [4.0, 8.0]
+    assert [(s.allocate.rate, s.allocate.method, s.allocate.layers) for s in pruned.stages] == [
+        (4, "sensitivity", ("conv*_block*", "fc")), (8, "sensitivity", ("conv*_block*", "fc"))]
+    allocated = set(match_layers(model, pruned.stages[-1].allocate.layers))
+    assert "conv1" not in allocated and len(allocated) == 19  # conv1 stays dense
     assert all(not stage.retrain.recalibrate_bn for stage in pruned.stages)  # measured: off
 
     quantized = _recipe("resnet20_fmnist_4bit")
