@@ -120,9 +120,14 @@ def _tag(args):
 
 
 def load_splits(args):
-    """`--take` training images, `--validation-split` held out, all the test images."""
-    return common.load_splits(0, take=args.take, validation_split=args.validation_split,
-                              full_test=True)
+    """`--take` training images, `--validation-split` held out, all the test images; loaded
+    once per process (a cell needs them for the baseline, its peer check and its test)."""
+    return _splits(args.take, args.validation_split)
+
+
+@functools.cache
+def _splits(take, validation_split):
+    return common.load_splits(0, take=take, validation_split=validation_split, full_test=True)
 
 
 def peer_splits(args):
