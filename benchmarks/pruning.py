@@ -107,13 +107,15 @@ def ensure_venv(log=print):
 
 def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", distill=False, model="lenet5",
               sparsities=None, validation_split=common.VALIDATION_SPLIT, full_test=False,
-              log=print):
+              prune_fraction=None, log=print):
     """Runs `peer_tfmot.py` in the tfmot virtualenv; returns its JSON record.
 
     `model` names the baseline (`common.baseline_paths`) and the architecture the
     peer builds; `sparsities` (`{layer: sparsity}`, the only layers pruned)
     default to LeNet-5's `common.layer_sparsities(rate)`. `validation_split` and
     `full_test` make the splits `common.load_splits` makes with them.
+    `prune_fraction`: the share of the budget the sparsity ramps up over
+    (None: `peer_tfmot.py`'s default, 2/3).
     """
     python = ensure_venv(log)
     _, npz, _ = common.baseline_paths(tag, model)
@@ -129,6 +131,8 @@ def run_tfmot(rate, *, budget, seed, take=None, timing=0, tag="", distill=False,
         command += ["--validation-split", repr(validation_split)]
     if full_test:
         command += ["--full-test"]
+    if prune_fraction is not None:
+        command += ["--prune-fraction", repr(prune_fraction)]
     if timing:
         command += ["--timing", str(timing)]
     if distill:

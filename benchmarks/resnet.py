@@ -192,7 +192,9 @@ def pruning_cell(method, rate, args, log=print):
             allocation = tfadmm.allocate(dense, rate, method="global", layers=list(PRUNED))
             targets = {name: float(spec.sparsity) for name, spec in allocation.items()}
         record = pruning.run_tfmot(rate, budget=args.budget, seed=args.seed, tag=_tag(args),
-                                   model=MODEL, sparsities=targets, log=log, **peer_splits(args))
+                                   model=MODEL, sparsities=targets,
+                                   prune_fraction=args.prune_fraction, log=log,
+                                   **peer_splits(args))
         record["method"] = method
         # The peer's tf_keras copy of the baseline against Keras 3's, on the same images.
         peer_logits = np.asarray(record.pop("baseline_logits"))
@@ -312,7 +314,9 @@ def settings(args):
             "budget": args.budget, "seed": args.seed,
             "baseline_epochs": args.baseline_epochs,
             **({"overrides": args.overrides} if args.overrides else {}),
-            **({"stages": args.stages} if args.stages != STAGES else {})}
+            **({"stages": args.stages} if args.stages != STAGES else {}),
+            **({"prune_fraction": args.prune_fraction} if args.prune_fraction is not None
+               else {})}
 
 
 def _same_settings(recorded, args):
@@ -355,6 +359,8 @@ def run_grid(args, command):
               "--budget", str(args.budget), "--seed", str(args.seed),
               "--baseline-epochs", str(args.baseline_epochs),
               "--cost-repeats", str(args.cost_repeats), "--stages", str(args.stages)]
+    if args.prune_fraction is not None:
+        shared += ["--prune-fraction", repr(args.prune_fraction)]
     for override in args.overrides:
         shared += ["--set", override]
 
@@ -423,28 +429,38 @@ def _pct(value):
 LEVERS = common.records("levers-resnet")
 
 
+def setting_changes(settings, method):
+    """What a result's `settings` change for `method`'s cells, against the grid's
+    defaults: `--set` overrides and `--stages` (tfadmm cells), `--prune-fraction` (tfmot)."""
+    if method.startswith("tfmot"):
+        fraction = settings.get("prune_fraction")
+        return [] if fraction is None else [f"sparsity ramped over {fraction:.0%} of the budget"]
+    changes = list(settings.get("overrides", []))
+    if settings.get("stages", STAGES) != STAGES:
+        changes.append(f"{settings['stages']} stage(s)")
+    return changes
+
+
 def render_levers(result, directory=LEVERS):
     """The settings tried on ResNet-20, beside the table's own tfadmm cells of those rates.
 
     Nothing when `directory` holds no result. The comparison reads validation accuracy.
     """
-    rows, commands = [], []
+    rows, commands, tried = [], [], set()
     for path in sorted(directory.glob("*.json")):
         done = json.loads(path.read_text())
-        overrides = done["settings"].get("overrides", [])
-        if done["settings"].get("stages", STAGES) != STAGES:
-            overrides = [*overrides, f"{done['settings']['stages']} stage(s)"]
         seed = done["settings"]["seed"]
         commands += done.get("commands", [])
-        rows += [(r["target_rate"],
-                  ", ".join([r["method"], *overrides, *([f"seed {seed}"] if seed else [])]), r)
-                 for r in done.get("pruning", {}).values()]
+        for r in done.get("pruning", {}).values():
+            setting = [r["method"], *setting_changes(done["settings"], r["method"])]
+            rows.append((r["target_rate"],
+                         ", ".join([*setting, *([f"seed {seed}"] if seed else [])]), r))
+            tried.add((r["method"], r["target_rate"]))
     if not rows:
         return []
-    rates = {rate for rate, _, _ in rows}
     rows += [(r["target_rate"], f"{r['method']} (table above)", r)
              for r in result.get("pruning", {}).values()
-             if r["method"].startswith("tfadmm") and r["target_rate"] in rates]
+             if (r["method"], r["target_rate"]) in tried]
     lines = ["", "Settings tried (" + "; ".join(f"`{c}`" for c in commands) + "):", "",
              "| rate | setting | validation | test |", "|--:|---|--:|--:|"]
     for rate, setting, r in sorted(rows, key=lambda row: (row[0], row[1])):
@@ -653,6 +669,9 @@ def parse_args(argv=None):
     parser.add_argument("--stages", type=int, default=STAGES,
                         help="progressive stages of the tfadmm pruning cells, the rate halved "
                              "from each to the previous (1: the rate at once)")
+    parser.add_argument("--prune-fraction", type=float, default=None,
+                        help="the share of the budget tfmot's sparsity ramps up over "
+                             "(default: peer_tfmot.py's, 2/3)")
     parser.add_argument("--kept-only", action="store_true",
                         help="collect the finished cells, run none")
     parser.add_argument("--out", type=pathlib.Path, default=None,

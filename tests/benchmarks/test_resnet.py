@@ -222,3 +222,24 @@ def test_settings_name_the_validation_split_and_the_whole_test_set():
     assert settings["validation_split"] == 0.2
     assert settings["test"] == "all"
     assert resnet.parse_args([]).validation_split == resnet.VALIDATION_SPLIT
+
+
+def test_settings_name_tfmots_prune_fraction_only_when_given():
+    assert "prune_fraction" not in resnet.settings(resnet.parse_args([]))
+    args = resnet.parse_args(["--prune-fraction", "0.3"])
+    assert resnet.settings(args)["prune_fraction"] == 0.3
+
+
+def test_render_levers_names_tfmots_prune_fraction_beside_the_tables_tfmot_cell(tmp_path):
+    lever = {"settings": {"seed": 1, "prune_fraction": 0.3},
+             "commands": ["python benchmarks/resnet.py --prune-fraction 0.3"],
+             "pruning": {"tfmot-4x": _record("tfmot", 4.0, 0.89)}}
+    (tmp_path / "tfmot-ramp.json").write_text(json.dumps(lever))
+    result = {"pruning": {f"{m}-4x": _record(m, 4.0, 0.88) for m in ("tfadmm", "tfmot")}}
+
+    lines = resnet.render_levers(result, tmp_path)
+
+    assert lines[-2:] == [
+        "| 4x | tfmot (table above) | 88.00% | 88.00% |",
+        "| 4x | tfmot, sparsity ramped over 30% of the budget, seed 1 | 89.00% | 89.00% |",
+    ]
