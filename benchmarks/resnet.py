@@ -469,6 +469,63 @@ def render_levers(result, directory=LEVERS):
     return lines
 
 
+# The settings a lever result may change (`setting_changes`); the rest must match the grid's.
+LEVER_KEYS = ("overrides", "stages", "prune_fraction")
+TUNED = ("tfadmm", "tfmot")  # the methods `render_tuned` gives a choice of settings
+
+
+def render_tuned(result, others, directory=LEVERS):
+    """tfadmm and tfmot each with its setting chosen on validation, seed by seed.
+
+    Each seed's candidates for a method and rate: the grid's own cell (`result` and
+    `others`, as in `render_seeds`) and the levers' cells of that seed made on the same
+    grid otherwise (`directory`, as in `render_levers`); the candidate with the best
+    validation accuracy is kept. A rate is shown when both methods had a choice there
+    on every seed. Nothing if none.
+    """
+    runs = [result, *sorted(others, key=lambda r: r["settings"]["seed"])]
+    seeds = [r["settings"]["seed"] for r in runs]
+    candidates = {}  # (method, rate, seed) -> [(setting, record)]
+    for run in runs:
+        for r in run.get("pruning", {}).values():
+            if r["method"] in TUNED:
+                key = (r["method"], r["target_rate"], run["settings"]["seed"])
+                candidates.setdefault(key, []).append(("default", r))
+    levers = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
+    for done in levers:
+        grid = {k: v for k, v in done["settings"].items() if k not in LEVER_KEYS}
+        if not same_grid(grid, result["settings"]):
+            continue
+        for r in done.get("pruning", {}).values():
+            key = (r["method"], r["target_rate"], done["settings"]["seed"])
+            if key in candidates:
+                setting = ", ".join(setting_changes(done["settings"], r["method"]))
+                candidates[key].append((setting, r))
+    rates = sorted(rate for rate in {rate for _, rate, _ in candidates}
+                   if all(len(candidates.get((m, rate, s), [])) > 1
+                          for m in TUNED for s in seeds))
+    if not rates:
+        return []
+    lines = ["", "**Each tool tuned alike.** One schedule setting besides the default, chosen "
+             "for each seed on validation accuracy: tfadmm's number of stages, tfmot's ramp "
+             "(the share of the budget over which its sparsity grows). Test accuracy, mean "
+             "over seeds " + " and ".join(map(str, seeds)) + " (mean validation accuracy), and "
+             "the setting kept on each seed:", "",
+             "| rate | tfadmm | kept | tfmot | kept | lead |", "|--:|--:|---|--:|---|--:|"]
+    for rate in rates:
+        cells, means = [], []
+        for method in TUNED:
+            kept = [max(candidates[(method, rate, s)], key=lambda c: c[1]["val_accuracy"])
+                    for s in seeds]
+            test, val = (sum(r[k] for _, r in kept) / len(kept)
+                         for k in ("test_accuracy", "val_accuracy"))
+            means.append(test)
+            cells += [f"{_pct(test)} ({_pct(val)})", " / ".join(setting for setting, _ in kept)]
+        lines.append(f"| {common.fmt_rate(rate)} | " + " | ".join(cells)
+                     + f" | {100 * (means[0] - means[1]):+.2f} |")
+    return lines
+
+
 def same_grid(a, b):
     """Whether two results' settings differ at most by seed (older results also name the
     cost cell's repeats)."""

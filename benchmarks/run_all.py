@@ -439,7 +439,7 @@ def resnet_section(args):
               if resnet.same_grid(o["settings"], result["settings"])
               and o["settings"]["seed"] != result["settings"]["seed"]]
     return "\n".join([resnet.render(result), *resnet.render_seeds(result, others),
-                      *resnet.render_levers(result)])
+                      *resnet.render_tuned(result, others), *resnet.render_levers(result)])
 
 
 # -- Keras backends --------------------------------------------------------------

@@ -243,3 +243,41 @@ def test_render_levers_names_tfmots_prune_fraction_beside_the_tables_tfmot_cell(
         "| 4x | tfmot (table above) | 88.00% | 88.00% |",
         "| 4x | tfmot, sparsity ramped over 30% of the budget, seed 1 | 89.00% | 89.00% |",
     ]
+
+
+def test_render_tuned_keeps_each_seeds_best_validation_setting_for_each_tool(tmp_path):
+    def record(method, val, test):
+        return {**_record(method, 4.0, test), "val_accuracy": val}
+
+    runs = [{"settings": {"take": 10000, "budget": 10, "seed": seed, "baseline_epochs": 12},
+             "pruning": {"tfadmm-4x": record("tfadmm", 0.88, 0.86 + seed / 100),
+                         "tfmot-4x": record("tfmot", 0.89, 0.87),
+                         "tfadmm-8x": _record("tfadmm", 8.0, 0.8)}}
+            for seed in (0, 1)]
+    levers = {  # seed 0: one stage wins on validation; seed 1: the default does
+        "one-stage.json": ({"stages": 1, "seed": 0}, record("tfadmm", 0.90, 0.85)),
+        "one-stage-seed1.json": ({"stages": 1, "seed": 1}, record("tfadmm", 0.87, 0.95)),
+        "ramp.json": ({"prune_fraction": 0.3, "seed": 0}, record("tfmot", 0.88, 0.95)),
+        "ramp-seed1.json": ({"prune_fraction": 0.3, "seed": 1}, record("tfmot", 0.90, 0.89)),
+        # another grid: left out
+        "other.json": ({"stages": 1, "seed": 0, "budget": 20}, record("tfadmm", 0.99, 0.99)),
+    }
+    for name, (changed, r) in levers.items():
+        settings = {**runs[0]["settings"], **changed}
+        (tmp_path / name).write_text(json.dumps({"settings": settings,
+                                                 "pruning": {f"{r['method']}-4x": r}}))
+
+    lines = resnet.render_tuned(runs[0], runs[1:], tmp_path)
+
+    assert lines[-3:] == [
+        "| rate | tfadmm | kept | tfmot | kept | lead |",
+        "|--:|--:|---|--:|---|--:|",
+        "| 4x | 86.00% (89.00%) | 1 stage(s) / default | 88.00% (89.50%) | default / sparsity "
+        "ramped over 30% of the budget | -2.00 |",
+    ]
+
+
+def test_render_tuned_is_empty_without_a_choice_for_both_tools(tmp_path):
+    run = {"settings": {"take": 10000, "budget": 10, "seed": 0, "baseline_epochs": 12},
+           "pruning": {"tfadmm-4x": _record("tfadmm", 4.0, 0.88)}}
+    assert resnet.render_tuned(run, [], tmp_path) == []
