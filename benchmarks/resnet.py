@@ -507,8 +507,9 @@ def render_tuned(result, others, directory=LEVERS):
     if not rates:
         return []
     lines = ["", "**Each tool tuned alike.** One schedule setting besides the default, chosen "
-             "for each seed on validation accuracy: tfadmm's number of stages, tfmot's ramp "
-             "(the share of the budget over which its sparsity grows). Test accuracy, mean "
+             f"for each seed on validation accuracy: tfadmm's number of stages (default "
+             f"{STAGES}), tfmot's ramp (the share of the budget over which its sparsity grows; "
+             "default 2/3). Test accuracy, mean "
              "over seeds " + " and ".join(map(str, seeds)) + " (mean validation accuracy), and "
              "the setting kept on each seed:", "",
              "| rate | tfadmm | kept | tfmot | kept | lead |", "|--:|--:|---|--:|---|--:|"]
