@@ -18,6 +18,7 @@ The first conv `conv1` stays dense and `fc` is pruned lighter, as in
   `tfmot`: `peer_tfmot.py --model resnet20` in its own virtualenv: the same architecture
   in tf_keras loaded from the same baseline (batch norms included), `prune_low_magnitude`
   on the same layers with `PolynomialDecay`, the best validation epoch after its schedule.
+  `tfmot-distill`: the same with tfadmm's distillation loss, the dense baseline as teacher.
 - quantization: 4-bit and ternary per-channel levels on the 18 block convs, `conv1` and `fc`
   at 8 bits, one recipe stage with the whole budget; beside each, round-to-nearest PTQ
   (`quantization.round_to_nearest`: wrap + project, no training).
@@ -79,7 +80,8 @@ ENDS = ("conv1", "fc")  # 8 bits in the quantization cells
 LEVELS = {"4-bit": {"bits": 4}, "ternary": {"ternary": True}}
 # Per-layer rates derived by tfadmm (`allocate:`) instead of `sparsities(rate)`.
 ALLOCATIONS = ("tfadmm-sensitivity", "tfadmm-global")
-METHODS = ("tfadmm", "tfadmm-bn", "tfadmm-plain", *ALLOCATIONS, "tfmot", "tfmot-global")
+METHODS = ("tfadmm", "tfadmm-bn", "tfadmm-plain", *ALLOCATIONS, "tfmot", "tfmot-global",
+           "tfmot-distill")
 PARTS = ("pruning", "quantization", "cost")
 BASELINE_EPOCHS = 15
 # Held out of the training data for every choice; with --take 10000, 4,286 images (about
@@ -181,7 +183,7 @@ def pruning_stages(method, rate, stages=STAGES):
 
 
 def pruning_cell(method, rate, args, log=print):
-    if method in ("tfmot", "tfmot-global"):
+    if method.startswith("tfmot"):
         import pruning
 
         targets = sparsities(rate)
@@ -193,7 +195,8 @@ def pruning_cell(method, rate, args, log=print):
             targets = {name: float(spec.sparsity) for name, spec in allocation.items()}
         record = pruning.run_tfmot(rate, budget=args.budget, seed=args.seed, tag=_tag(args),
                                    model=MODEL, sparsities=targets,
-                                   prune_fraction=args.prune_fraction, log=log,
+                                   prune_fraction=args.prune_fraction,
+                                   distill=method == "tfmot-distill", log=log,
                                    **peer_splits(args))
         record["method"] = method
         # The peer's tf_keras copy of the baseline against Keras 3's, on the same images.
@@ -618,7 +621,8 @@ def render(result):
             "same recipe with each stage's per-layer rates left to tfadmm (`allocate: {rate, "
             "method, layers}` over the same layers, computed on the validation split); "
             "`tfmot-global`: tfmot given the per-layer rates of `tfadmm.allocate(dense, rate, "
-            "method='global')`; `tfmot`: "
+            "method='global')`; `tfmot-distill`: tfmot with tfadmm's distillation loss, the "
+            "dense baseline as the teacher (`peer_tfmot.py --distill`); `tfmot`: "
             "`prune_low_magnitude` + `PolynomialDecay` over the first 2/3 of the budget, Adam "
             "1e-3 cosine, the best validation epoch after the schedule. Test accuracy "
             "(achieved rate, drop from the baseline in points).",
