@@ -474,26 +474,30 @@ def render_levers(result, directory=LEVERS):
 
 # The settings a lever result may change (`setting_changes`); the rest must match the grid's.
 LEVER_KEYS = ("overrides", "stages", "prune_fraction")
-TUNED = ("tfadmm", "tfmot")  # the methods `render_tuned` gives a choice of settings
+# Each tool `render_tuned` chooses for, and the grid's methods among its candidates: tfmot's
+# distillation variant too (tfadmm's default already distills).
+TUNED = {"tfadmm": ("tfadmm",), "tfmot": ("tfmot", "tfmot-distill")}
 
 
 def render_tuned(result, others, directory=LEVERS):
-    """tfadmm and tfmot each with its setting chosen on validation, seed by seed.
+    """tfadmm and tfmot each with its settings chosen on validation, seed by seed.
 
-    Each seed's candidates for a method and rate: the grid's own cell (`result` and
-    `others`, as in `render_seeds`) and the levers' cells of that seed made on the same
-    grid otherwise (`directory`, as in `render_levers`); the candidate with the best
-    validation accuracy is kept. A rate is shown when both methods had a choice there
-    on every seed. Nothing if none.
+    Each seed's candidates for a tool and rate: the grid's cells of the tool's `TUNED`
+    methods (`result` and `others`, as in `render_seeds`) and the levers' cells of that
+    seed and method made on the same grid otherwise (`directory`, as in
+    `render_levers`); the candidate with the best validation accuracy is kept. A rate is
+    shown when both tools had a choice there on every seed. Nothing if none.
     """
     runs = [result, *sorted(others, key=lambda r: r["settings"]["seed"])]
     seeds = [r["settings"]["seed"] for r in runs]
-    candidates = {}  # (method, rate, seed) -> [(setting, record)]
+    tool_of = {method: tool for tool, methods in TUNED.items() for method in methods}
+    candidates = {}  # (tool, rate, seed) -> [(setting, record)]
     for run in runs:
         for r in run.get("pruning", {}).values():
-            if r["method"] in TUNED:
-                key = (r["method"], r["target_rate"], run["settings"]["seed"])
-                candidates.setdefault(key, []).append(("default", r))
+            if r["method"] in tool_of:
+                key = (tool_of[r["method"]], r["target_rate"], run["settings"]["seed"])
+                setting = "default" if r["method"] in TUNED else r["method"]
+                candidates.setdefault(key, []).append((setting, r))
     levers = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
     for done in levers:
         grid = {k: v for k, v in done["settings"].items() if k not in LEVER_KEYS}
@@ -505,21 +509,21 @@ def render_tuned(result, others, directory=LEVERS):
                 setting = ", ".join(setting_changes(done["settings"], r["method"]))
                 candidates[key].append((setting, r))
     rates = sorted(rate for rate in {rate for _, rate, _ in candidates}
-                   if all(len(candidates.get((m, rate, s), [])) > 1
-                          for m in TUNED for s in seeds))
+                   if all(len(candidates.get((tool, rate, s), [])) > 1
+                          for tool in TUNED for s in seeds))
     if not rates:
         return []
-    lines = ["", "**Each tool tuned alike.** One schedule setting besides the default, chosen "
-             f"for each seed on validation accuracy: tfadmm's number of stages (default "
-             f"{STAGES}), tfmot's ramp (the share of the budget over which its sparsity grows; "
-             "default 2/3). Test accuracy, mean "
-             "over seeds " + " and ".join(map(str, seeds)) + " (mean validation accuracy), and "
-             "the setting kept on each seed:", "",
+    lines = ["", "**Each tool tuned alike.** Each tool's settings chosen for each seed on "
+             f"validation accuracy: tfadmm's default ({STAGES} stages) or another number of "
+             "stages; tfmot's default (its sparsity ramped over 2/3 of the budget), another "
+             "ramp, or `tfmot-distill`. Test accuracy, mean over seeds "
+             + " and ".join(map(str, seeds)) + " (mean validation accuracy), and the setting "
+             "kept on each seed:", "",
              "| rate | tfadmm | kept | tfmot | kept | lead |", "|--:|--:|---|--:|---|--:|"]
     for rate in rates:
         cells, means = [], []
-        for method in TUNED:
-            kept = [max(candidates[(method, rate, s)], key=lambda c: c[1]["val_accuracy"])
+        for tool in TUNED:
+            kept = [max(candidates[(tool, rate, s)], key=lambda c: c[1]["val_accuracy"])
                     for s in seeds]
             test, val = (sum(r[k] for _, r in kept) / len(kept)
                          for k in ("test_accuracy", "val_accuracy"))
