@@ -445,7 +445,8 @@ def setting_changes(settings, method):
 
 
 def render_levers(result, directory=LEVERS):
-    """The settings tried on ResNet-20, beside the table's own tfadmm cells of those rates.
+    """The settings tried on ResNet-20, beside the table's own cell of each method and
+    rate they ran (a cell whose settings change nothing for its method is left out).
 
     Nothing when `directory` holds no result. The comparison reads validation accuracy.
     """
@@ -455,9 +456,11 @@ def render_levers(result, directory=LEVERS):
         seed = done["settings"]["seed"]
         commands += done.get("commands", [])
         for r in done.get("pruning", {}).values():
-            setting = [r["method"], *setting_changes(done["settings"], r["method"])]
-            rows.append((r["target_rate"],
-                         ", ".join([*setting, *([f"seed {seed}"] if seed else [])]), r))
+            changes = setting_changes(done["settings"], r["method"])
+            if not changes:
+                continue
+            rows.append((r["target_rate"], ", ".join(
+                [r["method"], *changes, *([f"seed {seed}"] if seed else [])]), r))
             tried.add((r["method"], r["target_rate"]))
     if not rows:
         return []
@@ -505,9 +508,9 @@ def render_tuned(result, others, directory=LEVERS):
             continue
         for r in done.get("pruning", {}).values():
             key = (r["method"], r["target_rate"], done["settings"]["seed"])
-            if key in candidates:
-                setting = ", ".join(setting_changes(done["settings"], r["method"]))
-                candidates[key].append((setting, r))
+            changes = setting_changes(done["settings"], r["method"])
+            if key in candidates and changes:
+                candidates[key].append((", ".join(changes), r))
     rates = sorted(rate for rate in {rate for _, rate, _ in candidates}
                    if all(len(candidates.get((tool, rate, s), [])) > 1
                           for tool in TUNED for s in seeds))

@@ -237,6 +237,9 @@ def test_render_levers_names_tfmots_prune_fraction_beside_the_tables_tfmot_cell(
     (tmp_path / "tfmot-ramp.json").write_text(json.dumps(lever))
     result = {"pruning": {f"{m}-4x": _record(m, 4.0, 0.88) for m in ("tfadmm", "tfmot")}}
 
+    (tmp_path / "no-change.json").write_text(json.dumps(  # tfmot has no stages: left out
+        {**lever, "settings": {"seed": 0, "stages": 1}, "commands": []}))
+
     lines = resnet.render_levers(result, tmp_path)
 
     assert lines[-2:] == [
@@ -261,8 +264,9 @@ def test_render_tuned_keeps_each_seeds_best_validation_setting_for_each_tool(tmp
         "one-stage-seed1.json": ({"stages": 1, "seed": 1}, record("tfadmm", 0.87, 0.95)),
         "ramp.json": ({"prune_fraction": 0.3, "seed": 0}, record("tfmot", 0.88, 0.95)),
         "ramp-seed1.json": ({"prune_fraction": 0.3, "seed": 1}, record("tfmot", 0.90, 0.89)),
-        # another grid: left out
+        # another grid, and a lever that changes nothing for tfmot: left out
         "other.json": ({"stages": 1, "seed": 0, "budget": 20}, record("tfadmm", 0.99, 0.99)),
+        "no-change.json": ({"stages": 1, "seed": 0}, record("tfmot", 0.99, 0.99)),
     }
     for name, (changed, r) in levers.items():
         settings = {**runs[0]["settings"], **changed}
