@@ -432,6 +432,17 @@ def _pct(value):
 LEVERS = common.records("levers-resnet")
 
 
+def lever_results(directory=LEVERS):
+    """The lever results in `directory` (`resnet.py ... --out <directory>/<name>.json`)."""
+    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
+
+
+def seed_runs(result, others):
+    """`result` then `others` (the same grid's other seeds) by seed, and their seeds."""
+    runs = [result, *sorted(others, key=lambda r: r["settings"]["seed"])]
+    return runs, [r["settings"]["seed"] for r in runs]
+
+
 def setting_changes(settings, method):
     """What a result's `settings` change for `method`'s cells, against the grid's
     defaults: `--set` overrides and `--stages` (tfadmm cells), `--prune-fraction` (tfmot)."""
@@ -451,8 +462,7 @@ def render_levers(result, directory=LEVERS):
     Nothing when `directory` holds no result. The comparison reads validation accuracy.
     """
     rows, commands, tried = [], [], set()
-    for path in sorted(directory.glob("*.json")):
-        done = json.loads(path.read_text())
+    for done in lever_results(directory):
         seed = done["settings"]["seed"]
         commands += done.get("commands", [])
         for r in done.get("pruning", {}).values():
@@ -491,8 +501,7 @@ def render_tuned(result, others, directory=LEVERS):
     `render_levers`); the candidate with the best validation accuracy is kept. A rate is
     shown when both tools had a choice there on every seed. Nothing if none.
     """
-    runs = [result, *sorted(others, key=lambda r: r["settings"]["seed"])]
-    seeds = [r["settings"]["seed"] for r in runs]
+    runs, seeds = seed_runs(result, others)
     tool_of = {method: tool for tool, methods in TUNED.items() for method in methods}
     candidates = {}  # (tool, rate, seed) -> [(setting, record)]
     for run in runs:
@@ -501,8 +510,7 @@ def render_tuned(result, others, directory=LEVERS):
                 key = (tool_of[r["method"]], r["target_rate"], run["settings"]["seed"])
                 setting = "default" if r["method"] in TUNED else r["method"]
                 candidates.setdefault(key, []).append((setting, r))
-    levers = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
-    for done in levers:
+    for done in lever_results(directory):
         grid = {k: v for k, v in done["settings"].items() if k not in LEVER_KEYS}
         if not same_grid(grid, result["settings"]):
             continue
@@ -549,8 +557,7 @@ def render_seeds(result, others):
     """The pruning cells that were also run with other seeds: each seed's test accuracy
     and the mean, beside the main table's seed. `others`: results of `--seed N --out
     results/resnet-seed<N>.json` runs with the same other settings. Nothing if none."""
-    runs = [result, *sorted(others, key=lambda r: r["settings"]["seed"])]
-    seeds = [r["settings"]["seed"] for r in runs]
+    runs, seeds = seed_runs(result, others)
     cell = {(r["settings"]["seed"], p["method"], p["target_rate"]): p
             for r in runs for p in r.get("pruning", {}).values()}
     again = sorted({(m, rate) for seed, m, rate in cell if seed != seeds[0]},
