@@ -754,6 +754,9 @@ def parse_args(argv=None):
                         help="default: results/resnet.json (--quick: cache/resnet-quick.json)")
     parser.add_argument("--cell", nargs="+", help=argparse.SUPPRESS)  # one cell, in-process
     args = parser.parse_args(argv)
+    if args.prune_fraction is not None and not 0 < args.prune_fraction <= 1:
+        parser.error("argument --prune-fraction: expected a share of the budget in (0, 1]. "
+                     f"Received: {args.prune_fraction!r}")
     if args.quick:
         given = sys.argv[1:] if argv is None else argv
         args.take = args.take if "--take" in given else 2000

@@ -287,3 +287,12 @@ def test_render_tuned_is_empty_without_a_choice_for_both_tools(tmp_path):
     run = {"settings": {"take": 10000, "budget": 10, "seed": 0, "baseline_epochs": 12},
            "pruning": {"tfadmm-4x": _record("tfadmm", 4.0, 0.88)}}
     assert resnet.render_tuned(run, [], tmp_path) == []
+
+
+def test_a_prune_fraction_outside_the_budget_is_refused(capsys):
+    with pytest.raises(SystemExit) as exited:
+        resnet.parse_args(["--prune-fraction", "1.5"])
+    assert exited.value.code == 2
+    _prog, message = capsys.readouterr().err.splitlines()[-1].split(": ", 1)
+    assert message == ("error: argument --prune-fraction: expected a share of the budget in "
+                       "(0, 1]. Received: 1.5")
